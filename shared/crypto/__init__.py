@@ -1,0 +1,1 @@
+"""Small, named crypto modules, one concern each. See docs/crypto.md for the formats."""
