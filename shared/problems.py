@@ -104,7 +104,9 @@ def _respond(problem: Problem, headers: dict[str, str] | None = None) -> Respons
     )
 
 
-def _http_exception_handler(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def _http_exception_handler(
+    _request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[bytes]:
     problem = _problem_from_http_exception(exc)
     if problem.status >= HTTP_500_INTERNAL_SERVER_ERROR:
         _log.error("server error %s", problem.status)
@@ -127,5 +129,3 @@ def problem_exception_handlers() -> ExceptionHandlersMap:
         ClientException: _http_exception_handler,
         Exception: _unexpected_exception_handler,
     }
-
-

@@ -35,6 +35,14 @@ class SettingsError(Exception):
 
 
 def env_str(environ: Mapping[str, str], name: str, default: str | None = None) -> str:
+    """The value of `name`, or the content of the file named by `<name>_FILE` (container
+    secrets), or `default`. Raises SettingsError when none of them gives a value."""
+    file_name = environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as error:
+            raise SettingsError(f"{name}_FILE names a file that cannot be read") from error
     value = environ.get(name, default)
     if value is None or value == "":
         raise SettingsError(f"{name} must be set")

@@ -19,8 +19,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 __all__ = [
-    "SERVICE_TOKEN_ALG",
     "MAX_TOKEN_LIFETIME",
+    "SERVICE_TOKEN_ALG",
     "RemoteKeySet",
     "ServiceClaims",
     "ServiceTokenVerifier",
@@ -28,7 +28,7 @@ __all__ = [
     "UnverifiedToken",
 ]
 
-SERVICE_TOKEN_ALG = "Ed25519"
+SERVICE_TOKEN_ALG = "Ed25519"  # noqa: S105 - an algorithm name, not a secret
 MAX_TOKEN_LIFETIME = 300
 _LEEWAY = 30
 
@@ -73,9 +73,13 @@ class RemoteKeySet:
         now = time.monotonic()
         known = self._keys is not None and kid is not None and _has_kid(self._keys, kid)
         if not known and (self._keys is None or now - self._fetched_at >= self._min_refetch):
-            response = await self._client.get(self._url, timeout=5.0)
-            response.raise_for_status()
-            self._keys = KeySet.import_key_set(response.json())
+            try:
+                response = await self._client.get(self._url, timeout=5.0)
+                response.raise_for_status()
+                self._keys = KeySet.import_key_set(response.json())
+            except (httpx.HTTPError, ValueError, JoseError) as error:
+                # Fail closed: without auth's keys no token can be accepted.
+                raise TokenError("auth's signing keys could not be fetched") from error
             self._fetched_at = now
         if self._keys is None:  # pragma: no cover - raise_for_status above
             raise TokenError("no signing keys available")

@@ -46,7 +46,7 @@ class EnvelopeError(Exception):
 
 
 class EnvelopeHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Everything the ciphertext is bound to. Encoded in field order as the AEAD's associated data."""
+    """Everything the ciphertext is bound to, encoded in field order as associated data."""
 
     version: Literal[1]
     stafettlogg_id: str

@@ -1,0 +1,53 @@
+# Stafettlogg — `make help` lists what you can do.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP     := $(VENV)/.dev-installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test demo lint typecheck unit clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Stafettlogg needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(RUNTIME_STAMP)
+
+run: $(RUNTIME_STAMP) ## run the whole product locally: portal :8000, auth :8001, logg :8002, data in ./var
+	$(BIN)/stafett run
+
+demo: $(RUNTIME_STAMP) ## fill the running product (make run) with demo logs
+	$(BIN)/stafett demo
+
+lint: $(DEV_STAMP) ## ruff (lint and format) and the import contracts between services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: $(DEV_STAMP) ## mypy --strict
+	$(BIN)/mypy
+
+unit: $(DEV_STAMP) ## the unit tests alone (fast)
+	$(BIN)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+test: lint typecheck ## the whole test suite: lint, types, unit, integration and browser tests (SQLite; PostgreSQL too when STAFETT_TEST_POSTGRES_URL is set)
+	STAFETT_TEST_POSTGRES_URL= $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	@if [ -n "$$STAFETT_TEST_POSTGRES_URL" ]; then \
+		echo "== the same suite on PostgreSQL ($$STAFETT_TEST_POSTGRES_URL)"; \
+		$(BIN)/pytest -n 2 $(PYTEST_ARGS); \
+	fi
+
+clean: ## remove local data (./var) and test artefacts
+	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache

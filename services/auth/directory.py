@@ -1,0 +1,301 @@
+"""The directory: persons (by a keyed hash of their fødselsnummer), service units, and the
+custody of their participant keys.
+
+The fødselsnummer (`pid`) is never stored: only HMAC-SHA256 under a secret kept outside the
+database, so the directory can find a person again without being able to list who they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Parameter
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.auth import models
+from services.auth.custody import KeyCustody, owner_aad
+from services.auth.test_idp.persons import SYNTHETIC_PERSONS, SYNTHETIC_SERVICE_UNITS
+from shared.crypto.keys import ParticipantKeys, generate_participant_keys
+from shared.problems import ProblemError
+from shared.tokens import ServiceClaims
+
+__all__ = [
+    "UNKNOWN_GUARDIAN_NAME",
+    "DirectoryController",
+    "DirectoryService",
+    "NotInStaffDirectoryError",
+    "PersonLookup",
+    "PersonView",
+    "PrincipalView",
+    "ServiceUnitView",
+    "is_valid_fodselsnummer",
+]
+
+UNKNOWN_GUARDIAN_NAME = "Foresatt (ikke logget inn ennå)"
+_W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+_W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def is_valid_fodselsnummer(pid: str) -> bool:
+    """True for 11 ASCII digits whose two mod-11 check digits are right (fødselsnummer and
+    D-nummer). Says nothing about whether the number was ever issued."""
+    if len(pid) != 11 or not pid.isascii() or not pid.isdigit():
+        return False
+    digits = [int(c) for c in pid]
+    for weights, position in ((_W1, 9), (_W2, 10)):
+        check = 11 - sum(w * d for w, d in zip(weights, digits, strict=False)) % 11
+        check = 0 if check == 11 else check
+        if check == 10 or check != digits[position]:
+            return False
+    return True
+
+
+class NotInStaffDirectoryError(Exception):
+    """A staff login by someone the staff directory does not know."""
+
+
+class PersonLookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pid: Annotated[str, msgspec.Meta(max_length=32)]
+
+
+class ServiceUnitView(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    hpke_public: bytes
+    sign_public: bytes
+
+
+class PersonView(msgspec.Struct, frozen=True):
+    subject: str
+    name: str
+    hpke_public: bytes
+    sign_public: bytes
+
+
+class PrincipalView(msgspec.Struct, frozen=True):
+    kind: Literal["person", "service"]
+    id: str
+    name: str
+    hpke_public: bytes
+    sign_public: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Seal:
+    public_hpke: bytes
+    public_sign: bytes
+    sealed: bytes
+
+
+class DirectoryService:
+    """Persons, service units and their sealed keys."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        custody: KeyCustody,
+        pid_hmac_key: bytes,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._custody = custody
+        self._pid_hmac_key = pid_hmac_key
+
+    def pid_hmac(self, pid: str) -> str:
+        """The keyed hash under which a fødselsnummer is stored; the pid itself never is."""
+        return hmac.new(self._pid_hmac_key, pid.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def _new_keys(self, owner_kind: str, owner_id: str) -> _Seal:
+        keys = generate_participant_keys()
+        public = keys.public()
+        sealed = self._custody.seal(keys.to_bytes(), owner_aad(owner_kind, owner_id))
+        return _Seal(public.hpke_public, public.sign_public, sealed)
+
+    def person_keys(self, person: models.PersonRow) -> ParticipantKeys:
+        """Unseal a person's private keys (raises CustodyError if they are not authentic)."""
+        raw = self._custody.unseal(person.sealed_private_keys, owner_aad("person", person.subject))
+        return ParticipantKeys.from_bytes(raw)
+
+    def service_keys(self, unit: models.ServiceUnitRow) -> ParticipantKeys:
+        """Unseal a service unit's private keys (raises CustodyError if not authentic)."""
+        raw = self._custody.unseal(unit.sealed_private_keys, owner_aad("service", unit.id))
+        return ParticipantKeys.from_bytes(raw)
+
+    async def ensure_service_unit(self, service_id: str, name: str) -> None:
+        """Create the unit with fresh keys unless it exists; safe to run concurrently."""
+        async with self._sessionmaker() as db:
+            if await models.get_service_unit(db, service_id) is not None:
+                return
+            seal = self._new_keys("service", service_id)
+            db.add(
+                models.ServiceUnitRow(
+                    id=service_id,
+                    name=name,
+                    hpke_public=seal.public_hpke,
+                    sign_public=seal.public_sign,
+                    sealed_private_keys=seal.sealed,
+                    created_at=int(time.time()),
+                )
+            )
+            try:
+                await db.commit()
+            except IntegrityError:  # another process created it at the same moment
+                await db.rollback()
+
+    async def ensure_staff_member(self, pid: str, name: str, service_id: str) -> None:
+        """Register a staff member for a service unit unless the pid is already known."""
+        await self._create_person(pid, name, "staff", service_id)
+
+    async def seed_local_directory(self) -> None:
+        """The synthetic service units and staff of local mode; idempotent."""
+        for unit in SYNTHETIC_SERVICE_UNITS:
+            await self.ensure_service_unit(unit.id, unit.name)
+        for person in SYNTHETIC_PERSONS:
+            if person.kind == "staff" and person.service_id is not None:
+                await self.ensure_staff_member(person.pid, person.name, person.service_id)
+
+    async def _create_person(
+        self, pid: str, name: str, kind: str, service_id: str | None
+    ) -> models.PersonRow:
+        pid_hmac = self.pid_hmac(pid)
+        async with self._sessionmaker() as db:
+            existing = await models.find_person_by_pid_hmac(db, pid_hmac)
+            if existing is not None:
+                return existing
+            subject = "p_" + secrets.token_urlsafe(16)
+            seal = self._new_keys("person", subject)
+            now = int(time.time())
+            person = models.PersonRow(
+                subject=subject,
+                pid_hmac=pid_hmac,
+                name=name,
+                kind=kind,
+                service_id=service_id,
+                hpke_public=seal.public_hpke,
+                sign_public=seal.public_sign,
+                sealed_private_keys=seal.sealed,
+                created_at=now,
+                updated_at=now,
+            )
+            db.add(person)
+            try:
+                await db.commit()
+            except IntegrityError:
+                await db.rollback()
+            else:
+                return person
+        async with self._sessionmaker() as db:  # lost a race: the other insert won
+            winner = await models.find_person_by_pid_hmac(db, pid_hmac)
+            if winner is None:  # pragma: no cover - the unique constraint says it exists
+                raise RuntimeError("person vanished after a conflicting insert")
+            return winner
+
+    async def person_for_login(
+        self, pid: str, name: str | None, kind: Literal["guardian", "staff"]
+    ) -> tuple[models.PersonRow, models.ServiceUnitRow | None]:
+        """The person behind a verified login, and (for staff) their service unit.
+
+        A guardian logging in for the first time is created; the name the identity provider
+        gives replaces a placeholder. A staff login is refused with NotInStaffDirectoryError
+        unless the pid belongs to a registered staff member of a known service unit.
+        """
+        if kind == "staff":
+            async with self._sessionmaker() as db:
+                person = await models.find_person_by_pid_hmac(db, self.pid_hmac(pid))
+                if person is None or person.kind != "staff" or person.service_id is None:
+                    raise NotInStaffDirectoryError
+                unit = await models.get_service_unit(db, person.service_id)
+                if unit is None:
+                    raise NotInStaffDirectoryError
+                return person, unit
+        person = await self._create_person(pid, name or UNKNOWN_GUARDIAN_NAME, "guardian", None)
+        if name and person.name != name:
+            async with self._sessionmaker() as db:
+                stored = await models.get_person(db, person.subject)
+                if stored is not None:
+                    stored.name = name[:200]
+                    stored.updated_at = int(time.time())
+                    await db.commit()
+                    person = stored
+        return person, None
+
+    async def lookup_guardian(self, pid: str) -> models.PersonRow:
+        """The person with this fødselsnummer, created (with fresh sealed keys) if unknown."""
+        return await self._create_person(pid, UNKNOWN_GUARDIAN_NAME, "guardian", None)
+
+    async def service_units(self) -> list[ServiceUnitView]:
+        async with self._sessionmaker() as db:
+            rows = await models.list_service_units(db)
+        return [ServiceUnitView(r.id, r.name, r.hpke_public, r.sign_public) for r in rows]
+
+    async def service_unit(self, service_id: str) -> models.ServiceUnitRow | None:
+        async with self._sessionmaker() as db:
+            return await models.get_service_unit(db, service_id)
+
+    async def person(self, subject: str) -> models.PersonRow | None:
+        async with self._sessionmaker() as db:
+            return await models.get_person(db, subject)
+
+    async def principal(self, kind: str, principal_id: str) -> PrincipalView | None:
+        if kind == "person":
+            person = await self.person(principal_id)
+            if person is None:
+                return None
+            return PrincipalView(
+                "person", person.subject, person.name, person.hpke_public, person.sign_public
+            )
+        if kind == "service":
+            unit = await self.service_unit(principal_id)
+            if unit is None:
+                return None
+            return PrincipalView("service", unit.id, unit.name, unit.hpke_public, unit.sign_public)
+        return None
+
+
+class DirectoryController(Controller):
+    """Directory lookups for the portal, with a bearer token of audience stafett-auth."""
+
+    path = "/directory"
+
+    @get("/services")
+    async def list_services(
+        self, directory: DirectoryService, caller: ServiceClaims
+    ) -> list[ServiceUnitView]:
+        return await directory.service_units()
+
+    @post("/persons/lookup", status_code=200)
+    async def lookup_person(
+        self, data: PersonLookup, directory: DirectoryService, caller: ServiceClaims
+    ) -> PersonView:
+        if caller.role != "staff":
+            raise PermissionDeniedException("only staff may look up a person by fødselsnummer")
+        if not is_valid_fodselsnummer(data.pid):
+            raise ProblemError(
+                400,
+                "invalid-fodselsnummer",
+                "Not a valid fødselsnummer",
+                "pid must be 11 digits with valid check digits",
+            )
+        person = await directory.lookup_guardian(data.pid)
+        return PersonView(person.subject, person.name, person.hpke_public, person.sign_public)
+
+    @get("/principals/{kind:str}/{principal_id:str}")
+    async def get_principal(
+        self,
+        directory: DirectoryService,
+        caller: ServiceClaims,
+        kind: Annotated[str, Parameter(pattern=r"^(person|service)$")],
+        principal_id: Annotated[str, Parameter(max_length=64)],
+    ) -> PrincipalView:
+        principal = await directory.principal(kind, principal_id)
+        if principal is None:
+            raise NotFoundException(f"no {kind} with this id")
+        return principal

@@ -1,0 +1,1 @@
+"""A test identity provider speaking ID-porten's protocol, for local runs and tests only."""

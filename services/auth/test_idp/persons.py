@@ -1,0 +1,57 @@
+"""The synthetic people and service units of local runs and tests.
+
+The fødselsnummer are synthetic (month + 80, as Norwegian test data does) and pass the mod-11
+check. Their child, Emma Nordmann (born 2016-05-03), is not a login person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "SYNTHETIC_PERSONS",
+    "SYNTHETIC_SERVICE_UNITS",
+    "SyntheticPerson",
+    "SyntheticServiceUnit",
+    "synthetic_person",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticServiceUnit:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticPerson:
+    pid: str
+    given_name: str
+    family_name: str
+    kind: Literal["guardian", "staff"]
+    service_id: str | None = None
+    title: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+SYNTHETIC_SERVICE_UNITS: tuple[SyntheticServiceUnit, ...] = (
+    SyntheticServiceUnit("helsestasjon-sentrum", "Helsestasjonen i Sentrum"),
+    SyntheticServiceUnit("sentrum-skole", "Sentrum skole"),
+)
+
+SYNTHETIC_PERSONS: tuple[SyntheticPerson, ...] = (
+    SyntheticPerson("12838510068", "Kari", "Nordmann", "guardian"),
+    SyntheticPerson("05878220074", "Ola", "Nordmann", "guardian"),
+    SyntheticPerson(
+        "23907930017", "Siri", "Stafett", "staff", "helsestasjon-sentrum", "stafettholder"
+    ),
+    SyntheticPerson("17088840089", "Lars", "Lærer", "staff", "sentrum-skole", "lærer"),
+)
+
+
+def synthetic_person(pid: str) -> SyntheticPerson | None:
+    return next((person for person in SYNTHETIC_PERSONS if person.pid == pid), None)

@@ -1,0 +1,1 @@
+"""logg: the store of stafettlogger. Holds ciphertext, participants and key grants; decides access."""

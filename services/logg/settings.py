@@ -1,0 +1,71 @@
+"""Settings of the logg service, read once from the environment at start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from shared.settings import Mode, SettingsError, env_int, env_str
+
+__all__ = ["LOGG_AUDIENCE", "Settings"]
+
+LOGG_AUDIENCE = "stafett-logg"
+_DEFAULT_MAX_BODY = 256 * 1024
+_MIN_MAX_BODY = 4 * 1024
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything logg needs to run. Holds no secret: logg verifies tokens with auth's public keys."""
+
+    mode: Mode = Mode.LOCAL
+    data_dir: Path = Path("var")
+    database_url: str
+    auth_url: str  # the issuer of the service tokens logg accepts
+    auth_jwks_url: str
+    logg_url: str = "http://127.0.0.1:8002"
+    audience: str = LOGG_AUDIENCE
+    max_body: int = _DEFAULT_MAX_BODY
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build and validate the settings from `environ` (normally `os.environ`)."""
+        raw_mode = env_str(environ, "STAFETT_MODE", Mode.LOCAL.value)
+        try:
+            mode = Mode(raw_mode)
+        except ValueError as error:
+            raise SettingsError("STAFETT_MODE must be local or production") from error
+        data_dir = Path(env_str(environ, "STAFETT_DATA_DIR", "./var"))
+        auth_url = env_str(environ, "STAFETT_AUTH_URL", "http://127.0.0.1:8001").rstrip("/")
+        database_url = env_str(
+            environ, "STAFETT_LOGG_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'logg.db'}"
+        )
+        jwks_url = env_str(environ, "STAFETT_AUTH_JWKS_URL", f"{auth_url}/.well-known/jwks.json")
+        max_body = env_int(environ, "STAFETT_LOGG_MAX_BODY", _DEFAULT_MAX_BODY)
+        if max_body < _MIN_MAX_BODY:
+            raise SettingsError(f"STAFETT_LOGG_MAX_BODY must be at least {_MIN_MAX_BODY}")
+        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError(
+                "STAFETT_LOGG_DATABASE_URL must use sqlite+aiosqlite or postgresql+asyncpg"
+            )
+        if mode is Mode.PRODUCTION:
+            for name, url in (
+                ("STAFETT_AUTH_URL", auth_url),
+                ("STAFETT_AUTH_JWKS_URL", jwks_url),
+            ):
+                if not url.startswith("https://"):
+                    raise SettingsError(f"{name} must be an https URL in production")
+        elif not auth_url.startswith(("http://", "https://")) or not jwks_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError("STAFETT_AUTH_URL and STAFETT_AUTH_JWKS_URL must be http(s) URLs")
+        return cls(
+            mode=mode,
+            data_dir=data_dir,
+            database_url=database_url,
+            auth_url=auth_url,
+            auth_jwks_url=jwks_url,
+            logg_url=env_str(environ, "STAFETT_LOGG_URL", "http://127.0.0.1:8002").rstrip("/"),
+            max_body=max_body,
+        )

@@ -1,0 +1,354 @@
+"""The portal's calls to auth: token exchange, the session context and the directory.
+
+The portal authenticates as an OAuth client with `private_key_jwt` (RFC 7523, RFC 7521 §4.2):
+each call carries a fresh, short-lived JWT signed with the portal's Ed25519 key. For the person
+whose request it serves, it passes the browser's session cookie value as the subject token of an
+RFC 8693-shaped token exchange. Access tokens are cached per session (by a SHA-256 of the cookie
+value, never the value itself) until 30 seconds before they expire; public keys and names from
+the directory are cached in process, bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Generic, Literal, TypeVar
+
+import httpx
+import msgspec
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+
+from shared.crypto.keys import PublicKeys
+
+__all__ = [
+    "AUDIENCE_AUTH",
+    "AUDIENCE_LOGG",
+    "AuthClient",
+    "AuthRefused",
+    "AuthUnavailable",
+    "Principal",
+    "PrincipalKind",
+    "ServiceRef",
+    "ServiceUnit",
+    "SessionContext",
+    "SessionExpired",
+]
+
+AUDIENCE_LOGG = "stafett-logg"
+AUDIENCE_AUTH = "stafett-auth"
+_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+_SESSION_TOKEN_TYPE = "urn:stafettlogg:token-type:session"
+_JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_ASSERTION_LIFETIME = 60
+_TOKEN_MARGIN = 30.0
+_PRINCIPAL_TTL = 300.0
+_SERVICES_TTL = 60.0
+_TIMEOUT = httpx.Timeout(5.0)
+
+_log = logging.getLogger("stafett.portal.auth_client")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+PrincipalKind = Literal["person", "service"]
+
+
+class AuthUnavailable(Exception):
+    """auth did not answer, answered with a server error, or refused the portal itself."""
+
+
+class SessionExpired(Exception):
+    """auth no longer knows the browser's session: the person must log in again."""
+
+
+class AuthRefused(Exception):
+    """auth refused a directory request (bad input, not allowed, unknown)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"auth answered {status}")
+        self.status = status
+
+
+class ServiceRef(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+
+
+class SessionContext(msgspec.Struct, frozen=True):
+    """Who is logged in, with their private keys. Lives only for one request."""
+
+    subject: str
+    role: Literal["guardian", "staff"]
+    name: str
+    acr: str
+    keys: bytes  # shared.crypto.keys.ParticipantKeys.to_bytes()
+    service: ServiceRef | None = None
+    service_keys: bytes | None = None
+    expires_at: str | int | float | None = None
+
+    def __repr__(self) -> str:  # never print private keys
+        return f"SessionContext(subject={self.subject!r}, role={self.role!r})"
+
+
+class ServiceUnit(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    hpke_public: bytes
+    sign_public: bytes
+
+    def public_keys(self) -> PublicKeys:
+        return PublicKeys(hpke_public=self.hpke_public, sign_public=self.sign_public)
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """A person or service unit as auth's directory vouches for it."""
+
+    kind: PrincipalKind
+    id: str
+    name: str
+    hpke_public: bytes
+    sign_public: bytes
+
+    def public_keys(self) -> PublicKeys:
+        return PublicKeys(hpke_public=self.hpke_public, sign_public=self.sign_public)
+
+
+class _PersonLookup(msgspec.Struct, frozen=True):
+    subject: str
+    name: str
+    hpke_public: bytes
+    sign_public: bytes
+
+
+class _TokenResponse(msgspec.Struct, frozen=True):
+    access_token: str
+    expires_in: int
+    token_type: str = "Bearer"
+    issued_token_type: str | None = None
+
+
+class _OAuthError(msgspec.Struct, frozen=True):
+    error: str | None = None
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _BoundedCache(Generic[_K, _V]):
+    """A small LRU map whose entries expire at a given monotonic time."""
+
+    def __init__(self, max_entries: int, clock: Callable[[], float]) -> None:
+        self._max = max_entries
+        self._clock = clock
+        self._items: OrderedDict[_K, tuple[float, _V]] = OrderedDict()
+
+    def get(self, key: _K) -> _V | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        expires_at, value = item
+        if self._clock() >= expires_at:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return value
+
+    def put(self, key: _K, value: _V, expires_at: float) -> None:
+        self._items[key] = (expires_at, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+
+def _session_key(session_cookie: str) -> str:
+    return hashlib.sha256(session_cookie.encode()).hexdigest()
+
+
+class AuthClient:
+    """Typed calls to auth on behalf of the portal and the person it serves."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        auth_url: str,
+        client_id: str,
+        client_key: OKPKey,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._auth_url = auth_url.rstrip("/")
+        self._client_id = client_id
+        self._client_key = client_key
+        self._clock = clock
+        self._tokens: _BoundedCache[tuple[str, str], str] = _BoundedCache(10_000, clock)
+        self._principals: _BoundedCache[tuple[str, str], Principal] = _BoundedCache(2_000, clock)
+        self._services: _BoundedCache[str, list[ServiceUnit]] = _BoundedCache(1, clock)
+
+    def client_assertion(self) -> str:
+        """A fresh private_key_jwt assertion (RFC 7523 §3): iss = sub = our client id, aud =
+        auth's base URL, a unique jti, valid for 60 seconds."""
+        now = int(time.time())
+        claims = {
+            "iss": self._client_id,
+            "sub": self._client_id,
+            "aud": self._auth_url,
+            "jti": secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": now + _ASSERTION_LIFETIME,
+        }
+        header = {"alg": "Ed25519", "kid": self._client_key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, self._client_key, algorithms=["Ed25519"])
+
+    def _client_auth(self) -> dict[str, str]:
+        return {"client_assertion_type": _JWT_BEARER, "client_assertion": self.client_assertion()}
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(
+                method, f"{self._auth_url}{path}", timeout=_TIMEOUT, **kwargs
+            )
+        except httpx.HTTPError as error:
+            _log.warning("auth unreachable on %s %s: %s", method, path, type(error).__name__)
+            raise AuthUnavailable from error
+        if response.status_code >= 500:
+            _log.warning("auth answered %s on %s %s", response.status_code, method, path)
+            raise AuthUnavailable
+        return response
+
+    def _check_session_call(self, response: httpx.Response, path: str) -> None:
+        if response.status_code < 400:
+            return
+        error = _decode_or_none(response.content, _OAuthError)
+        if response.status_code == 401 and error is not None and error.error == "invalid_client":
+            _log.error("auth refused the portal's client authentication on %s", path)
+            raise AuthUnavailable
+        if response.status_code in {400, 401, 403}:
+            raise SessionExpired
+        raise AuthUnavailable
+
+    async def session_context(self, session_cookie: str) -> SessionContext:
+        """The logged-in person's context and private keys, fetched afresh (never cached)."""
+        response = await self._send(
+            "POST", "/session", data={"subject_token": session_cookie, **self._client_auth()}
+        )
+        self._check_session_call(response, "/session")
+        context = _decode_or_none(response.content, SessionContext)
+        if context is None:
+            _log.error("auth sent a session context the portal cannot read")
+            raise AuthUnavailable
+        return context
+
+    async def access_token(self, session_cookie: str, audience: str) -> str:
+        """An access token for `audience` on behalf of the session's person (cached)."""
+        cache_key = (_session_key(session_cookie), audience)
+        cached = self._tokens.get(cache_key)
+        if cached is not None:
+            return cached
+        response = await self._send(
+            "POST",
+            "/token",
+            data={
+                "grant_type": _TOKEN_EXCHANGE,
+                "subject_token": session_cookie,
+                "subject_token_type": _SESSION_TOKEN_TYPE,
+                "audience": audience,
+                **self._client_auth(),
+            },
+        )
+        self._check_session_call(response, "/token")
+        token = _decode_or_none(response.content, _TokenResponse)
+        if token is None:
+            _log.error("auth sent a token response the portal cannot read")
+            raise AuthUnavailable
+        expires_at = self._clock() + token.expires_in - _TOKEN_MARGIN
+        if expires_at > self._clock():
+            self._tokens.put(cache_key, token.access_token, expires_at)
+        return token.access_token
+
+    async def _directory(
+        self, session_cookie: str, method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        token = await self.access_token(session_cookie, AUDIENCE_AUTH)
+        response = await self._send(
+            method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+        )
+        if response.status_code == 401:
+            raise SessionExpired
+        if response.status_code >= 400:
+            raise AuthRefused(response.status_code)
+        return response
+
+    async def services(self, session_cookie: str) -> list[ServiceUnit]:
+        """All service units in the directory (cached for a minute)."""
+        cached = self._services.get("all")
+        if cached is not None:
+            return cached
+        response = await self._directory(session_cookie, "GET", "/directory/services")
+        services = _decode_or_none(response.content, list[ServiceUnit])
+        if services is None:
+            raise AuthUnavailable
+        self._services.put("all", services, self._clock() + _SERVICES_TTL)
+        for unit in services:
+            self._principals.put(
+                ("service", unit.id),
+                Principal("service", unit.id, unit.name, unit.hpke_public, unit.sign_public),
+                self._clock() + _PRINCIPAL_TTL,
+            )
+        return services
+
+    async def lookup_person(self, session_cookie: str, pid: str) -> Principal:
+        """Find (or have auth create) a guardian by fødselsnummer. The pid goes to auth only.
+        Raises AuthRefused(400) for a number auth does not accept, AuthRefused(403) if the
+        caller is not staff."""
+        response = await self._directory(
+            session_cookie, "POST", "/directory/persons/lookup", json={"pid": pid}
+        )
+        person = _decode_or_none(response.content, _PersonLookup)
+        if person is None:
+            raise AuthUnavailable
+        principal = Principal(
+            "person", person.subject, person.name, person.hpke_public, person.sign_public
+        )
+        self._principals.put(
+            ("person", person.subject), principal, self._clock() + _PRINCIPAL_TTL
+        )
+        return principal
+
+    async def principal(self, session_cookie: str, kind: PrincipalKind, id_: str) -> Principal:
+        """A person's or service unit's name and public keys, as auth vouches for them."""
+        cached = self._principals.get((kind, id_))
+        if cached is not None:
+            return cached
+        if not _ID.fullmatch(id_):  # ids come from stored data; never let one shape the URL
+            raise AuthRefused(404)
+        response = await self._directory(
+            session_cookie, "GET", f"/directory/principals/{kind}/{id_}"
+        )
+        principal = _decode_or_none(response.content, Principal)
+        if principal is None or principal.kind != kind or principal.id != id_:
+            raise AuthUnavailable
+        self._principals.put((kind, id_), principal, self._clock() + _PRINCIPAL_TTL)
+        return principal
+
+    async def healthy(self) -> bool:
+        try:
+            response = await self._http.get(f"{self._auth_url}/healthz", timeout=_TIMEOUT)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+
+_T = TypeVar("_T")
+
+
+def _decode_or_none(content: bytes, type_: type[_T]) -> _T | None:
+    try:
+        return msgspec.json.decode(content, type=type_)
+    except msgspec.DecodeError:
+        return None

@@ -1,0 +1,147 @@
+"""Typed calls to the logg API (`shared.wire` structs over JSON), with a bearer token of
+audience `stafett-logg` for the person the portal serves. logg's problem+json errors become
+`LoggError`; an unreachable or failing logg becomes `LoggUnavailable`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from shared.wire import (
+    EntryPage,
+    EntryView,
+    NewEntry,
+    NewParticipantRequest,
+    NewStafettlogg,
+    ParticipantView,
+    StafettloggPage,
+    StafettloggView,
+)
+
+__all__ = ["LoggClient", "LoggError", "LoggUnavailable"]
+
+_log = logging.getLogger("stafett.portal.logg_client")
+_TIMEOUT = httpx.Timeout(10.0)
+_T = TypeVar("_T")
+
+
+class LoggUnavailable(Exception):
+    """logg did not answer, or answered with a server error or something unreadable."""
+
+
+class _Problem(msgspec.Struct, frozen=True):
+    type: str = "about:blank"
+    title: str = ""
+    detail: str | None = None
+
+
+class LoggError(Exception):
+    """logg refused the request (RFC 9457 problem details). `status` says why: 403 not a
+    participant or not allowed, 404 unknown, 409 conflict, 400/422 invalid."""
+
+    def __init__(self, status: int, type_: str, title: str, detail: str | None) -> None:
+        super().__init__(f"logg answered {status} {type_}")
+        self.status = status
+        self.type = type_
+        self.title = title
+        self.detail = detail
+
+
+class LoggClient:
+    def __init__(self, http: httpx.AsyncClient, *, logg_url: str) -> None:
+        self._http = http
+        self._logg_url = logg_url.rstrip("/")
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        response_type: type[_T],
+        *,
+        body: msgspec.Struct | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> _T:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        content = None
+        if body is not None:
+            content = msgspec.json.encode(body)
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._http.request(
+                method,
+                f"{self._logg_url}{path}",
+                headers=headers,
+                content=content,
+                params=params,
+                timeout=_TIMEOUT,
+            )
+        except httpx.HTTPError as error:
+            _log.warning("logg unreachable on %s: %s", method, type(error).__name__)
+            raise LoggUnavailable from error
+        if response.status_code >= 500:
+            _log.warning("logg answered %s on %s", response.status_code, method)
+            raise LoggUnavailable
+        if response.status_code >= 400:
+            try:
+                problem = msgspec.json.decode(response.content, type=_Problem)
+            except msgspec.DecodeError:
+                problem = _Problem()
+            raise LoggError(response.status_code, problem.type, problem.title, problem.detail)
+        try:
+            return msgspec.json.decode(response.content, type=response_type)
+        except msgspec.DecodeError as error:
+            _log.error("logg sent a body the portal cannot read on %s", method)
+            raise LoggUnavailable from error
+
+    async def create_stafettlogg(self, token: str, new: NewStafettlogg) -> StafettloggView:
+        return await self._call("POST", "/stafettlogger", token, StafettloggView, body=new)
+
+    async def list_stafettlogger(
+        self, token: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> StafettloggPage:
+        params: dict[str, Any] = {}
+        if cursor:
+            params["cursor"] = cursor
+        if limit:
+            params["limit"] = limit
+        return await self._call("GET", "/stafettlogger", token, StafettloggPage, params=params)
+
+    async def get_stafettlogg(self, token: str, stafettlogg_id: str) -> StafettloggView:
+        return await self._call("GET", f"/stafettlogger/{stafettlogg_id}", token, StafettloggView)
+
+    async def add_participant(
+        self, token: str, stafettlogg_id: str, request: NewParticipantRequest
+    ) -> ParticipantView:
+        return await self._call(
+            "POST",
+            f"/stafettlogger/{stafettlogg_id}/participants",
+            token,
+            ParticipantView,
+            body=request,
+        )
+
+    async def add_entry(self, token: str, stafettlogg_id: str, entry: NewEntry) -> EntryView:
+        return await self._call(
+            "POST", f"/stafettlogger/{stafettlogg_id}/entries", token, EntryView, body=entry
+        )
+
+    async def list_entries(
+        self, token: str, stafettlogg_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> EntryPage:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._call(
+            "GET", f"/stafettlogger/{stafettlogg_id}/entries", token, EntryPage, params=params
+        )
+
+    async def healthy(self) -> bool:
+        try:
+            response = await self._http.get(f"{self._logg_url}/healthz", timeout=_TIMEOUT)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200

@@ -1,0 +1,395 @@
+"""What a person does with stafettlogger in the portal: list, create, read, write, invite.
+
+Plaintext lives only in the objects this module returns for one request's page; everything
+sent to logg is sealed first (see `services.portal.sealing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from services.portal.auth_client import (
+    AuthClient,
+    AuthRefused,
+    Principal,
+    PrincipalKind,
+    ServiceUnit,
+)
+from services.portal.logg_client import LoggClient
+from services.portal.norwegian import (
+    ENTRY_TYPE_LABELS,
+    ROLE_LABELS,
+    format_date,
+    format_datetime,
+)
+from services.portal.sealing import (
+    Description,
+    OpenError,
+    grant_epoch_key,
+    open_description,
+    open_entry,
+    open_epoch_keys,
+    seal_description,
+    seal_entry,
+    utc_timestamp,
+)
+from services.portal.viewer import Viewer
+from shared.crypto.envelope import new_epoch_key
+from shared.crypto.keys import PublicKeys
+from shared.wire import (
+    NewEntry,
+    NewKeyGrant,
+    NewParticipant,
+    NewParticipantRequest,
+    NewStafettlogg,
+    ParticipantKind,
+    StafettloggView,
+)
+
+__all__ = [
+    "ENTRIES_PER_PAGE",
+    "EntryLine",
+    "NoEpochKey",
+    "ParticipantLine",
+    "StafettloggPage",
+    "StafettloggService",
+    "StafettloggSummary",
+    "is_stafettlogg_id",
+    "is_cursor",
+]
+
+ENTRIES_PER_PAGE = 20
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CURSOR = re.compile(r"^[A-Za-z0-9_.~=:+/-]{1,512}$")
+UNKNOWN_NAME = "Ukjent"
+
+
+def is_stafettlogg_id(value: str) -> bool:
+    return bool(_ID.fullmatch(value))
+
+
+def is_cursor(value: str) -> bool:
+    return bool(_CURSOR.fullmatch(value))
+
+
+class NoEpochKey(Exception):
+    """The viewer holds no key for the log's current epoch, so cannot write or invite."""
+
+
+@dataclass(frozen=True, slots=True)
+class StafettloggSummary:
+    id: str
+    child_name: str | None
+    title: str | None
+
+    @property
+    def link_text(self) -> str:
+        if self.child_name is None:
+            return "Stafettlogg som ikke kunne åpnes"
+        return f"{self.child_name} — {self.title}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantLine:
+    kind: str
+    principal_id: str
+    name: str
+    role: str
+    role_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLine:
+    id: str
+    opened: bool
+    type_label: str
+    author_name: str
+    time_label: str
+    text: str
+
+
+@dataclass(slots=True)
+class StafettloggPage:
+    id: str
+    description: Description | None
+    birth_date_label: str
+    participants: list[ParticipantLine]
+    entries: list[EntryLine]
+    next_cursor: str | None
+    is_coordinator: bool
+    can_write: bool
+    addable_services: list[ServiceUnit] = field(default_factory=list)
+
+
+class StafettloggService:
+    def __init__(self, auth: AuthClient, logg: LoggClient) -> None:
+        self._auth = auth
+        self._logg = logg
+
+    async def _logg_token(self, viewer: Viewer) -> str:
+        return await self._auth.access_token(viewer.session_cookie, "stafett-logg")
+
+    async def _principal(self, viewer: Viewer, kind: PrincipalKind, id_: str) -> Principal | None:
+        if kind == "person" and id_ == viewer.subject:
+            own = viewer.keys.public()
+            return Principal("person", id_, viewer.name, own.hpke_public, own.sign_public)
+        try:
+            return await self._auth.principal(viewer.session_cookie, kind, id_)
+        except AuthRefused:
+            return None
+
+    async def _principals(
+        self, viewer: Viewer, wanted: set[tuple[PrincipalKind, str]]
+    ) -> dict[tuple[PrincipalKind, str], Principal | None]:
+        keys = sorted(wanted)
+        found = await asyncio.gather(*(self._principal(viewer, kind, id_) for kind, id_ in keys))
+        return dict(zip(keys, found, strict=True))
+
+    def _epoch_keys(self, viewer: Viewer, view: StafettloggView) -> dict[int, bytes]:
+        return open_epoch_keys(
+            view,
+            subject=viewer.subject,
+            keys=viewer.keys,
+            service_id=viewer.service_id,
+            service_keys=viewer.service_keys,
+        )
+
+    def _open_description(
+        self,
+        view: StafettloggView,
+        epoch_keys: dict[int, bytes],
+        authors: dict[tuple[PrincipalKind, str], Principal | None],
+    ) -> Description | None:
+        author = authors.get(("person", view.sealed_description.header.author))
+        if author is None:
+            return None
+        try:
+            return open_description(view, epoch_keys, author.public_keys())
+        except (OpenError, ValueError):
+            return None
+
+    async def list_for(
+        self, viewer: Viewer, *, cursor: str | None = None
+    ) -> tuple[list[StafettloggSummary], str | None]:
+        """The logs the viewer takes part in, with what their descriptions say."""
+        token = await self._logg_token(viewer)
+        page = await self._logg.list_stafettlogger(token, cursor=cursor)
+        authors = await self._principals(
+            viewer, {("person", view.sealed_description.header.author) for view in page.items}
+        )
+        summaries = []
+        for view in page.items:
+            description = self._open_description(view, self._epoch_keys(viewer, view), authors)
+            summaries.append(
+                StafettloggSummary(
+                    id=view.id,
+                    child_name=description.child_name if description else None,
+                    title=description.title if description else None,
+                )
+            )
+        return summaries, page.next_cursor
+
+    async def create(self, viewer: Viewer, description: Description) -> str:
+        """Create a log with its description sealed under a fresh epoch key, granted to the
+        creator alone. Returns the new log's id."""
+        stafettlogg_id = secrets.token_urlsafe(16)
+        epoch_key = new_epoch_key()
+        sealed = seal_description(
+            stafettlogg_id,
+            description,
+            epoch_key=epoch_key,
+            author=viewer.subject,
+            author_keys=viewer.keys,
+            created_at=utc_timestamp(),
+        )
+        grant = grant_epoch_key(
+            stafettlogg_id,
+            1,
+            epoch_key,
+            recipient_kind="person",
+            recipient_id=viewer.subject,
+            recipient_public=viewer.keys.public(),
+        )
+        token = await self._logg_token(viewer)
+        await self._logg.create_stafettlogg(
+            token, NewStafettlogg(id=stafettlogg_id, sealed_description=sealed, key_grants=[grant])
+        )
+        return stafettlogg_id
+
+    async def page(
+        self, viewer: Viewer, stafettlogg_id: str, *, cursor: str | None = None
+    ) -> StafettloggPage:
+        """Everything the log's page shows, opened for the viewer. Entries that do not open
+        are marked as such, never an error."""
+        token = await self._logg_token(viewer)
+        view, entry_page = await asyncio.gather(
+            self._logg.get_stafettlogg(token, stafettlogg_id),
+            self._logg.list_entries(
+                token, stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
+            ),
+        )
+        epoch_keys = self._epoch_keys(viewer, view)
+        wanted: set[tuple[PrincipalKind, str]] = {
+            ("person", view.sealed_description.header.author)
+        }
+        wanted |= {(p.kind, p.principal_id) for p in view.participants}
+        wanted |= {("person", entry.sealed.header.author) for entry in entry_page.items}
+        principals = await self._principals(viewer, wanted)
+        description = self._open_description(view, epoch_keys, principals)
+
+        participants = []
+        for participant in view.participants:
+            principal = principals.get((participant.kind, participant.principal_id))
+            participants.append(
+                ParticipantLine(
+                    kind=participant.kind,
+                    principal_id=participant.principal_id,
+                    name=principal.name if principal else UNKNOWN_NAME,
+                    role=participant.role,
+                    role_label=ROLE_LABELS.get(participant.role, participant.role),
+                )
+            )
+
+        entries = []
+        for entry in entry_page.items:
+            header = entry.sealed.header
+            author = principals.get(("person", header.author))
+            try:
+                if author is None:
+                    raise OpenError("unknown author")
+                body = open_entry(view.id, entry, epoch_keys, author.public_keys())
+            except (OpenError, ValueError):
+                entries.append(
+                    EntryLine(
+                        id=entry.id,
+                        opened=False,
+                        type_label="Oppføring",
+                        author_name="",
+                        time_label=format_datetime(entry.stored_at),
+                        text="",
+                    )
+                )
+                continue
+            entries.append(
+                EntryLine(
+                    id=entry.id,
+                    opened=True,
+                    type_label=ENTRY_TYPE_LABELS[header.type],
+                    author_name=author.name,
+                    time_label=format_datetime(header.created_at),
+                    text=body.text,
+                )
+            )
+
+        is_coordinator = any(
+            p.kind == "person" and p.principal_id == viewer.subject and p.role == "coordinator"
+            for p in view.participants
+        )
+        can_write = view.status == "open" and any(
+            p.role in {"coordinator", "writer"}
+            and (
+                (p.kind == "person" and p.principal_id == viewer.subject)
+                or (p.kind == "service" and p.principal_id == viewer.service_id)
+            )
+            for p in view.participants
+        )
+        result = StafettloggPage(
+            id=view.id,
+            description=description,
+            birth_date_label=format_date(description.child_birth_date) if description else "",
+            participants=participants,
+            entries=entries,
+            next_cursor=entry_page.next_cursor,
+            is_coordinator=is_coordinator and view.status == "open",
+            can_write=can_write and view.current_epoch in epoch_keys,
+        )
+        if result.is_coordinator:
+            present = {p.principal_id for p in view.participants if p.kind == "service"}
+            try:
+                services = await self._auth.services(viewer.session_cookie)
+            except AuthRefused:
+                services = []
+            result.addable_services = [unit for unit in services if unit.id not in present]
+        return result
+
+    async def write_entry(
+        self, viewer: Viewer, stafettlogg_id: str, entry_type: str, text: str
+    ) -> None:
+        """Seal `text` under the log's current epoch key, signed by the viewer, and store it."""
+        token = await self._logg_token(viewer)
+        view = await self._logg.get_stafettlogg(token, stafettlogg_id)
+        epoch_keys = self._epoch_keys(viewer, view)
+        epoch_key = epoch_keys.get(view.current_epoch)
+        if epoch_key is None:
+            raise NoEpochKey
+        sealed = seal_entry(
+            view.id,
+            secrets.token_urlsafe(16),
+            entry_type,
+            text,
+            epoch=view.current_epoch,
+            epoch_key=epoch_key,
+            author=viewer.subject,
+            author_keys=viewer.keys,
+            created_at=utc_timestamp(),
+        )
+        await self._logg.add_entry(token, view.id, NewEntry(sealed=sealed))
+
+    async def _add_participant(
+        self,
+        viewer: Viewer,
+        stafettlogg_id: str,
+        kind: ParticipantKind,
+        principal_id: str,
+        public: PublicKeys,
+    ) -> None:
+        token = await self._logg_token(viewer)
+        view = await self._logg.get_stafettlogg(token, stafettlogg_id)
+        epoch_keys = self._epoch_keys(viewer, view)
+        grants: list[NewKeyGrant] = [
+            grant_epoch_key(
+                view.id,
+                epoch,
+                epoch_keys[epoch],
+                recipient_kind=kind,
+                recipient_id=principal_id,
+                recipient_public=public,
+            )
+            for epoch in range(1, view.current_epoch + 1)
+            if epoch in epoch_keys
+        ]
+        if view.current_epoch not in epoch_keys:
+            raise NoEpochKey
+        request = NewParticipantRequest(
+            participant=NewParticipant(kind=kind, principal_id=principal_id, role="writer"),
+            key_grants=grants,
+        )
+        await self._logg.add_participant(token, view.id, request)
+
+    async def add_guardian(self, viewer: Viewer, stafettlogg_id: str, pid: str) -> str:
+        """Add a guardian, found by fødselsnummer in auth's directory, as a writer with every
+        epoch key the viewer holds. Returns the guardian's name. Raises AuthRefused(400) for a
+        fødselsnummer auth does not accept."""
+        person = await self._auth.lookup_person(viewer.session_cookie, pid)
+        await self._add_participant(
+            viewer, stafettlogg_id, "person", person.id, person.public_keys()
+        )
+        return person.name
+
+    async def add_service(self, viewer: Viewer, stafettlogg_id: str, service_id: str) -> str:
+        """Add a service unit as a writer with every epoch key the viewer holds. Returns its
+        name. Raises LookupError for a service the directory does not know."""
+        services = await self._auth.services(viewer.session_cookie)
+        unit = next((unit for unit in services if unit.id == service_id), None)
+        if unit is None:
+            raise LookupError(service_id)
+        await self._add_participant(
+            viewer, stafettlogg_id, "service", unit.id, unit.public_keys()
+        )
+        return unit.name
+
+    async def service_ids(self, viewer: Viewer) -> set[str]:
+        return {unit.id for unit in await self._auth.services(viewer.session_cookie)}

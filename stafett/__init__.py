@@ -1,0 +1,1 @@
+"""The `stafett` command: runs, migrates and demonstrates the three services."""

@@ -1,0 +1,182 @@
+"""A small browser stand-in: logs a test person in through the test IdP and uses the portal's
+forms exactly as a person would. `stafett demo` and the integration tests drive the product
+through it, so both travel the same path as a real browser (cookies, redirects, CSRF)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import httpx
+
+__all__ = ["Form", "PortalBrowser", "PortalError", "parse_forms"]
+
+
+class PortalError(Exception):
+    """The portal or the IdP answered something a person would see as an error."""
+
+
+@dataclass
+class Form:
+    action: str
+    method: str
+    fields: dict[str, str] = field(default_factory=dict)
+    buttons: list[tuple[str, str, str]] = field(default_factory=list)  # (text, name, value)
+    selects: dict[str, list[str]] = field(default_factory=dict)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self._button: tuple[str, str] | None = None
+        self._button_text: list[str] = []
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self.forms.append(
+                Form(attributes.get("action", ""), attributes.get("method", "get").lower())
+            )
+            return
+        if not self.forms:
+            return
+        form = self.forms[-1]
+        name = attributes.get("name", "")
+        if tag == "input" and name:
+            kind = attributes.get("type", "text")
+            if kind == "submit":
+                form.buttons.append(
+                    (attributes.get("value", ""), name, attributes.get("value", ""))
+                )
+            elif kind not in {"checkbox", "radio"} or "checked" in attributes:
+                form.fields[name] = attributes.get("value", "")
+        elif tag == "button":
+            self._button = (name, attributes.get("value", ""))
+            self._button_text = []
+        elif tag == "select" and name:
+            self._select = name
+            form.selects[name] = []
+        elif tag == "option" and self._select is not None:
+            form.selects[self._select].append(attributes.get("value", ""))
+        elif tag == "textarea" and name:
+            self._textarea = name
+            form.fields[name] = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._button_text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self._button is not None and self.forms:
+            text = " ".join("".join(self._button_text).split())
+            self.forms[-1].buttons.append((text, *self._button))
+            self._button = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+def parse_forms(html: str) -> list[Form]:
+    parser = _FormParser()
+    parser.feed(html)
+    return parser.forms
+
+
+class PortalBrowser:
+    """One person's browser: its own cookie jar, following redirects like a browser does."""
+
+    def __init__(self, portal_url: str, auth_url: str, *, timeout: float = 15.0) -> None:
+        self.portal_url = portal_url.rstrip("/")
+        self.auth_url = auth_url.rstrip("/")
+        self.client = httpx.Client(follow_redirects=True, timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> PortalBrowser:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(urljoin(self.portal_url + "/", path.lstrip("/")))
+
+    def login(self, person_name: str, *, kind: str) -> httpx.Response:
+        """Log in as a test person: portal link → auth → test IdP login page → back."""
+        page = self.client.get(f"{self.auth_url}/login", params={"kind": kind, "next": "/"})
+        _expect_ok(page, "the test IdP's login page")
+        response = self.submit_button(page, person_name)
+        _expect_ok(response, "the portal after login")
+        return response
+
+    def submit_button(
+        self, page: httpx.Response, button_text: str, values: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Fill the form holding the button with this text and press it."""
+        for form in parse_forms(page.text):
+            for text, name, value in form.buttons:
+                if text == button_text:
+                    data = dict(form.fields)
+                    data.update(values or {})
+                    if name:
+                        data[name] = value
+                    target = urljoin(str(page.url), form.action or str(page.url))
+                    if form.method == "post":
+                        return self.client.post(target, data=data)
+                    return self.client.get(target, params=data)
+        raise PortalError(f"no button {button_text!r} on {page.url}")
+
+    def logout(self) -> httpx.Response:
+        return self.submit_button(self.get("/"), "Logg ut")
+
+    def create_stafettlogg(self, child_name: str, birth_date: str, title: str) -> str:
+        """Create a log through the portal's form; returns its id."""
+        form_page = self.get("/stafettlogger/ny")
+        _expect_ok(form_page, "the form for a new stafettlogg")
+        response = self.submit_button(
+            form_page,
+            "Opprett stafettlogg",
+            {"child_name": child_name, "child_birth_date": birth_date, "title": title},
+        )
+        _expect_ok(response, "the new stafettlogg")
+        match = re.search(r"/stafettlogger/([A-Za-z0-9_-]+)$", str(response.url))
+        if match is None:
+            raise PortalError(f"creating the log ended on {response.url}")
+        return match.group(1)
+
+    def log_page(self, stafettlogg_id: str) -> httpx.Response:
+        response = self.get(f"/stafettlogger/{stafettlogg_id}")
+        _expect_ok(response, "the stafettlogg")
+        return response
+
+    def add_guardian(self, stafettlogg_id: str, pid: str) -> httpx.Response:
+        page = self.log_page(stafettlogg_id)
+        response = self.submit_button(page, "Legg til foresatt", {"pid": pid})
+        _expect_ok(response, "adding a guardian")
+        return response
+
+    def add_service(self, stafettlogg_id: str, service_id: str) -> httpx.Response:
+        page = self.log_page(stafettlogg_id)
+        response = self.submit_button(page, "Legg til tjeneste", {"service_id": service_id})
+        _expect_ok(response, "adding a service")
+        return response
+
+    def write_entry(self, stafettlogg_id: str, entry_type: str, text: str) -> httpx.Response:
+        page = self.log_page(stafettlogg_id)
+        response = self.submit_button(
+            page, "Lagre oppføring", {"entry_type": entry_type, "text": text}
+        )
+        _expect_ok(response, "writing an entry")
+        return response
+
+
+def _expect_ok(response: httpx.Response, what: str) -> None:
+    if response.status_code >= 400:
+        raise PortalError(f"{what} answered {response.status_code} at {response.url}")

@@ -1,0 +1,65 @@
+"""The walking skeleton's path in a real Chromium, as people would click through it."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import screenshot
+from tests.product import RunningProduct
+
+pytestmark = pytest.mark.e2e
+
+PageFactory = Callable[[], Page]
+
+
+def _login(page: Page, product: RunningProduct, person: str, link: str) -> None:
+    page.goto(product.portal_url)
+    page.get_by_role("link", name=link).click()
+    page.get_by_role("button", name=person).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mine stafettlogger")
+
+
+def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
+    product: RunningProduct, new_page: PageFactory
+) -> None:
+    text = f"Emma var glad etter skolen i dag {secrets.token_hex(4)}"
+
+    coordinator = new_page()
+    _login(coordinator, product, "Siri Stafett", "Logg inn som ansatt")
+    coordinator.get_by_role("link", name="Ny stafettlogg").click()
+    coordinator.get_by_label("Barnets navn").fill("Emma Nordmann")
+    coordinator.get_by_label("Fødselsdato").fill("2016-05-03")
+    coordinator.get_by_label("Hva gjelder bekymringen?").fill("Trøtt på skolen")
+    coordinator.get_by_role("button", name="Opprett stafettlogg").click()
+    expect(coordinator.get_by_role("heading", level=1)).to_have_text("Emma Nordmann")
+    log_url = coordinator.url
+    assert re.search(r"/stafettlogger/[A-Za-z0-9_-]+$", log_url)
+    coordinator.get_by_label("Fødselsnummer til foresatt").fill("12838510068")
+    coordinator.get_by_role("button", name="Legg til foresatt").click()
+    expect(coordinator.get_by_text("Kari Nordmann").first).to_be_visible()
+    coordinator.get_by_label("Tjeneste").select_option("sentrum-skole")
+    coordinator.get_by_role("button", name="Legg til tjeneste").click()
+    expect(coordinator.get_by_text("Sentrum skole").first).to_be_visible()
+
+    guardian = new_page()
+    _login(guardian, product, "Kari Nordmann", "Logg inn med ID-porten")
+    guardian.get_by_role("link", name=re.compile("Emma Nordmann")).click()
+    guardian.get_by_label("Type").select_option("observation")
+    guardian.get_by_label("Tekst").fill(text)
+    guardian.get_by_role("button", name="Lagre oppføring").click()
+    expect(guardian.get_by_text(text)).to_be_visible()
+    screenshot(guardian, "walking-skeleton-guardian-log")
+
+    teacher = new_page()
+    _login(teacher, product, "Lars Lærer", "Logg inn som ansatt")
+    teacher.goto(log_url)
+    expect(teacher.get_by_text(text)).to_be_visible()
+
+    coordinator.reload()
+    expect(coordinator.get_by_text(text)).to_be_visible()
+    screenshot(coordinator, "walking-skeleton-coordinator-log")
