@@ -7,7 +7,7 @@ describes a child or a concern travels only inside a `SealedEnvelope`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
@@ -43,7 +43,7 @@ EntryType = Literal[
     "handover",
     "closing_note",
 ]
-ENTRY_TYPES: tuple[str, ...] = EntryType.__args__
+ENTRY_TYPES: tuple[str, ...] = get_args(EntryType)
 ParticipantKind = Literal["person", "service"]
 ParticipantRole = Literal["coordinator", "writer", "reader"]
 StafettloggStatus = Literal["open", "closed"]
@@ -57,13 +57,13 @@ class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
-class NewParticipant(_Strict):
+class NewParticipant(_Strict, frozen=True, forbid_unknown_fields=True):
     kind: ParticipantKind
     principal_id: Id  # a person's internal subject, or a service unit's id
     role: ParticipantRole
 
 
-class NewKeyGrant(_Strict):
+class NewKeyGrant(_Strict, frozen=True, forbid_unknown_fields=True):
     """The log's epoch key wrapped (HPKE) for one participant; see shared.crypto.hpke."""
 
     epoch: Annotated[int, msgspec.Meta(ge=1)]
@@ -72,7 +72,7 @@ class NewKeyGrant(_Strict):
     wrapped_key: WrappedKey
 
 
-class NewStafettlogg(_Strict):
+class NewStafettlogg(_Strict, frozen=True, forbid_unknown_fields=True):
     """Create a log. The caller becomes its coordinator; `key_grants` must include one for them."""
 
     id: Id  # chosen by the client, so that a retry creates nothing twice
@@ -81,30 +81,30 @@ class NewStafettlogg(_Strict):
     participants: Annotated[list[NewParticipant], msgspec.Meta(max_length=200)] = []
 
 
-class NewParticipantRequest(_Strict):
+class NewParticipantRequest(_Strict, frozen=True, forbid_unknown_fields=True):
     participant: NewParticipant
     key_grants: Annotated[list[NewKeyGrant], msgspec.Meta(min_length=1, max_length=1000)]
 
 
-class NewEntry(_Strict):
+class NewEntry(_Strict, frozen=True, forbid_unknown_fields=True):
     sealed: SealedEnvelope
 
 
-class ParticipantView(_Strict):
+class ParticipantView(_Strict, frozen=True, forbid_unknown_fields=True):
     kind: ParticipantKind
     principal_id: str
     role: ParticipantRole
     added_at: datetime
 
 
-class KeyGrantView(_Strict):
+class KeyGrantView(_Strict, frozen=True, forbid_unknown_fields=True):
     epoch: int
     recipient_kind: ParticipantKind
     recipient_id: str
     wrapped_key: bytes
 
 
-class StafettloggView(_Strict):
+class StafettloggView(_Strict, frozen=True, forbid_unknown_fields=True):
     id: str
     status: StafettloggStatus
     level: int
@@ -115,17 +115,17 @@ class StafettloggView(_Strict):
     key_grants: list[KeyGrantView]  # only the grants the caller can open
 
 
-class StafettloggPage(_Strict):
+class StafettloggPage(_Strict, frozen=True, forbid_unknown_fields=True):
     items: list[StafettloggView]
     next_cursor: str | None = None
 
 
-class EntryView(_Strict):
+class EntryView(_Strict, frozen=True, forbid_unknown_fields=True):
     id: str
     sealed: SealedEnvelope
     stored_at: datetime
 
 
-class EntryPage(_Strict):
+class EntryPage(_Strict, frozen=True, forbid_unknown_fields=True):
     items: list[EntryView]
     next_cursor: str | None = None

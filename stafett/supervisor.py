@@ -126,9 +126,18 @@ def run_all(environ: Mapping[str, str], *, banner: bool = True) -> int:
 
 
 def _banner(urls: Mapping[str, str]) -> str:
-    from services.auth.test_idp.persons import TEST_PERSONS
+    from services.auth.test_idp.persons import SYNTHETIC_PERSONS, SYNTHETIC_SERVICE_UNITS
 
-    people = "\n".join(f"    {person.describe()}" for person in TEST_PERSONS)
+    services = {unit.id: unit.name for unit in SYNTHETIC_SERVICE_UNITS}
+    people = "\n".join(
+        f"    {person.name:<15} {person.pid}  "
+        + (
+            f"{person.title}, {services.get(person.service_id or '', '')} (logg inn som ansatt)"
+            if person.kind == "staff"
+            else "foresatt (logg inn med ID-porten)"
+        )
+        for person in SYNTHETIC_PERSONS
+    )
     return f"""
 Stafettlogg kjører.
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from litestar.di import NamedDependency
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,7 +25,7 @@ from services.auth import models
 from shared.keyfiles import load_public_jwks
 from shared.settings import SettingsError
 
-__all__ = ["CLIENT_ASSERTION_TYPE", "ClientAuthError", "ClientAuthenticator"]
+__all__ = ["CLIENT_ASSERTION_TYPE", "ClientAuthError", "ClientAuthenticator", "Clients"]
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ALG = "Ed25519"
@@ -115,3 +116,6 @@ class ClientAuthenticator:
             except IntegrityError as error:
                 await db.rollback()
                 raise ClientAuthError("client_assertion was already used") from error
+
+
+Clients = NamedDependency[ClientAuthenticator]

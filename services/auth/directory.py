@@ -16,20 +16,22 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth import models
 from services.auth.custody import KeyCustody, owner_aad
 from services.auth.test_idp.persons import SYNTHETIC_PERSONS, SYNTHETIC_SERVICE_UNITS
+from services.auth.tokens import Caller
 from shared.crypto.keys import ParticipantKeys, generate_participant_keys
 from shared.problems import ProblemError
-from shared.tokens import ServiceClaims
 
 __all__ = [
     "UNKNOWN_GUARDIAN_NAME",
+    "Directory",
     "DirectoryController",
     "DirectoryService",
     "NotInStaffDirectoryError",
@@ -260,20 +262,21 @@ class DirectoryService:
         return None
 
 
+Directory = NamedDependency[DirectoryService]
+
+
 class DirectoryController(Controller):
     """Directory lookups for the portal, with a bearer token of audience stafett-auth."""
 
     path = "/directory"
 
     @get("/services")
-    async def list_services(
-        self, directory: DirectoryService, caller: ServiceClaims
-    ) -> list[ServiceUnitView]:
+    async def list_services(self, directory: Directory, caller: Caller) -> list[ServiceUnitView]:
         return await directory.service_units()
 
     @post("/persons/lookup", status_code=200)
     async def lookup_person(
-        self, data: PersonLookup, directory: DirectoryService, caller: ServiceClaims
+        self, data: JSONBody[PersonLookup], directory: Directory, caller: Caller
     ) -> PersonView:
         if caller.role != "staff":
             raise PermissionDeniedException("only staff may look up a person by fødselsnummer")
@@ -290,8 +293,8 @@ class DirectoryController(Controller):
     @get("/principals/{kind:str}/{principal_id:str}")
     async def get_principal(
         self,
-        directory: DirectoryService,
-        caller: ServiceClaims,
+        directory: Directory,
+        caller: Caller,
         kind: Annotated[str, Parameter(pattern=r"^(person|service)$")],
         principal_id: Annotated[str, Parameter(max_length=64)],
     ) -> PrincipalView:

@@ -129,7 +129,9 @@ async def get_session(db: AsyncSession, id_hash: str) -> SessionRow | None:
 
 
 async def touch_session(db: AsyncSession, id_hash: str, now: int) -> None:
-    await db.execute(update(SessionRow).where(SessionRow.id_hash == id_hash).values(last_seen_at=now))
+    await db.execute(
+        update(SessionRow).where(SessionRow.id_hash == id_hash).values(last_seen_at=now)
+    )
 
 
 async def delete_session(db: AsyncSession, id_hash: str) -> None:
@@ -150,7 +152,9 @@ async def take_login_attempt(db: AsyncSession, state_hash: str) -> LoginAttemptR
 
 async def list_signing_keys(db: AsyncSession) -> Sequence[SigningKeyRow]:
     return (
-        await db.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at, SigningKeyRow.kid))
+        await db.scalars(
+            select(SigningKeyRow).order_by(SigningKeyRow.created_at, SigningKeyRow.kid)
+        )
     ).all()
 
 

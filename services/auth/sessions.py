@@ -22,12 +22,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth import models
 from shared.crypto.keys import ParticipantKeys
 
-__all__ = ["ActiveSession", "NewSession", "SessionSecrets", "SessionStore"]
+__all__ = ["ActiveSession", "NewSession", "SessionSecrets", "SessionStore", "Sessions"]
 
 _TOKEN_BYTES = 32
 _PART = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -127,7 +128,9 @@ class SessionStore:
             )
         )
         nonce = os.urandom(12)
-        sealed = nonce + _aead(secret, id_hash).encrypt(nonce, sealed_payload, _LABEL + id_hash.encode())
+        sealed = nonce + _aead(secret, id_hash).encrypt(
+            nonce, sealed_payload, _LABEL + id_hash.encode()
+        )
         now = int(time.time())
         async with self._sessionmaker() as db:
             await models.delete_expired(db, now, self._idle)
@@ -196,3 +199,6 @@ class SessionStore:
                 await models.delete_session(db, _id_hash(parsed[0]))
                 await db.commit()
         return active
+
+
+Sessions = NamedDependency[SessionStore]

@@ -10,7 +10,7 @@ import msgspec
 
 from shared.settings import Mode, SettingsError, env_bool, env_int, env_str
 
-__all__ = ["LOGG_AUDIENCE", "AUTH_AUDIENCE", "PORTAL_CLIENT_ID", "Settings"]
+__all__ = ["AUTH_AUDIENCE", "LOGG_AUDIENCE", "PORTAL_CLIENT_ID", "Settings"]
 
 LOGG_AUDIENCE = "stafett-logg"
 AUTH_AUDIENCE = "stafett-auth"
@@ -48,7 +48,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 "STAFETT_TEST_IDP must be off in production mode: the test identity provider "
                 "lets anyone log in as anyone"
             )
-        for name in ("portal_url", "auth_url", "logg_url", "idporten_issuer", "ansattporten_issuer"):
+        for name in (
+            "portal_url",
+            "auth_url",
+            "logg_url",
+            "idporten_issuer",
+            "ansattporten_issuer",
+        ):
             url = getattr(self, name)
             parts = urlsplit(url)
             if parts.scheme not in {"http", "https"} or not parts.hostname:

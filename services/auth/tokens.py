@@ -16,6 +16,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import KeySet, OKPKey
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,7 +33,10 @@ from shared.tokens import (
 
 __all__ = [
     "TOKEN_LIFETIME",
+    "AuthVerifier",
+    "Caller",
     "ServiceTokenIssuer",
+    "TokenIssuer",
     "bearer_claims",
     "jwks",
 ]
@@ -85,12 +89,14 @@ class ServiceTokenIssuer:
             async with self._sessionmaker() as db:
                 rows = await models.list_signing_keys(db)
         current = rows[0]
-        private = self._custody.unseal(current.sealed_private_key, owner_aad("signing", current.kid))
+        private = self._custody.unseal(
+            current.sealed_private_key, owner_aad("signing", current.kid)
+        )
         self._signing_key = OKPKey.import_key(json.loads(private))
         self._public_keys = KeySet([OKPKey.import_key(json.loads(r.public_jwk)) for r in rows])
 
     def public_jwks(self) -> dict[str, Any]:
-        return self._public_keys.as_dict(private=False)
+        return dict(self._public_keys.as_dict(private=False))
 
     async def key_source(self, _kid: str | None) -> KeySet:
         """A `shared.tokens.KeySetSource` over auth's own public keys (no HTTP round trip)."""
@@ -134,13 +140,20 @@ class ServiceTokenIssuer:
         return token, TOKEN_LIFETIME
 
 
+TokenIssuer = NamedDependency[ServiceTokenIssuer]
+AuthVerifier = NamedDependency[ServiceTokenVerifier]
+Caller = NamedDependency[ServiceClaims]
+
+
 @get("/.well-known/jwks.json", cache_control=None)
-async def jwks(token_issuer: ServiceTokenIssuer) -> dict[str, Any]:
+async def jwks(token_issuer: TokenIssuer) -> dict[str, Any]:
     """The public keys that verify auth's service tokens."""
     return token_issuer.public_jwks()
 
 
-async def bearer_claims(request: Request[Any, Any, Any], auth_verifier: ServiceTokenVerifier) -> ServiceClaims:
+async def bearer_claims(
+    request: Request[Any, Any, Any], auth_verifier: AuthVerifier
+) -> ServiceClaims:
     """The verified claims of the request's bearer token (audience stafett-auth), or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

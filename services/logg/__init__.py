@@ -1,1 +1,1 @@
-"""logg: the store of stafettlogger. Holds ciphertext, participants and key grants; decides access."""
+"""logg: the store of stafettlogger. Ciphertext, participants and key grants; decides access."""

@@ -14,8 +14,8 @@ from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 
 __all__ = [
-    "Action",
     "NO_PARTICIPATION",
+    "Action",
     "Decision",
     "Participation",
     "decide",
@@ -88,7 +88,9 @@ def decide(
         return _ALLOW
     if action is Action.WRITE_ENTRY:
         if not participation.roles & _WRITERS:
-            return Decision(False, "read-only", "Your role in this stafettlogg does not allow writing")
+            return Decision(
+                False, "read-only", "Your role in this stafettlogg does not allow writing"
+            )
         if status != "open":
             return Decision(False, "stafettlogg-closed", "This stafettlogg is closed")
         return _ALLOW

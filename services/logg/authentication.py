@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from joserfc.jwk import KeySet
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
-from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.params import Dependency
+from litestar.middleware.authentication import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+)
 from litestar.types import ASGIApp
 
 from shared.problems import ProblemError
@@ -61,7 +64,9 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         super().__init__(app, exclude=exclude, exclude_http_methods=[])
         self._verifier = verifier
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         """Accept the request only with an authentic, current token for logg whose `sign_key`
         is an Ed25519 public key. Any failure is a 401 with a Bearer challenge; the token itself
         is never logged."""
@@ -107,4 +112,4 @@ def provide_caller(request: Request[Any, Any, Any]) -> ServiceClaims:
     return claims
 
 
-Caller = Annotated[ServiceClaims, Dependency(skip_validation=True)]
+Caller = NamedDependency[ServiceClaims]

@@ -37,6 +37,7 @@ async def write_entry(
     log = await authorize(session, claims, stafettlogg_id, Action.WRITE_ENTRY)
     sealed = request.sealed
     stored_form = encode_sealed(sealed)
+    author_key = sign_key_of(claims)
     now = datetime.now(UTC)
     try:
         created_at = check_envelope(
@@ -45,7 +46,7 @@ async def write_entry(
             epoch=log.current_epoch,
             author=claims.sub,
             types=ENTRY_TYPES,
-            author_key=sign_key_of(claims),
+            author_key=author_key,
             now=now,
         )
     except ProblemError as error:
@@ -65,7 +66,7 @@ async def write_entry(
         created_at=created_at,
         stored_at=now,
         sealed=stored_form,
-        author_sign_key=sign_key_of(claims).public_bytes_raw(),
+        author_sign_key=author_key.public_bytes_raw(),
     )
     try:
         session.add(row)

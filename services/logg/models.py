@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -48,6 +50,8 @@ __all__ = [
 ]
 
 _ID = 64
+# 64-bit on PostgreSQL; on SQLite an INTEGER PRIMARY KEY (the rowid, 64-bit already).
+_BigSerial = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -77,9 +81,14 @@ class Base(DeclarativeBase):
 
 class StafettloggRow(Base):
     __tablename__ = "stafettlogg"
+    __table_args__ = (
+        UniqueConstraint("id", name="uq_stafettlogg_id"),
+        CheckConstraint("status IN ('open', 'closed')", name="ck_stafettlogg_status"),
+        CheckConstraint("level BETWEEN 0 AND 3", name="ck_stafettlogg_level"),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    id: Mapped[str] = mapped_column(String(_ID), unique=True)
+    id: Mapped[str] = mapped_column(String(_ID))
     status: Mapped[str] = mapped_column(String(16), default="open")
     level: Mapped[int] = mapped_column(SmallInteger, default=0)
     current_epoch: Mapped[int] = mapped_column(Integer)
@@ -94,6 +103,8 @@ class ParticipantRow(Base):
     __table_args__ = (
         UniqueConstraint("stafettlogg_id", "kind", "principal_id", name="uq_participant"),
         Index("ix_participant_principal", "kind", "principal_id", "stafettlogg_id"),
+        CheckConstraint("kind IN ('person', 'service')", name="ck_participant_kind"),
+        CheckConstraint("role IN ('coordinator', 'writer', 'reader')", name="ck_participant_role"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -131,7 +142,7 @@ class EntryRow(Base):
         Index("ix_entry_log_seq", "stafettlogg_id", "seq"),
     )
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(_ID))  # the header's entry_id
     stafettlogg_id: Mapped[str] = mapped_column(
         String(_ID), ForeignKey("stafettlogg.id", ondelete="CASCADE")
@@ -286,4 +297,3 @@ async def entries_page(
         query = query.where(EntryRow.seq < before_seq)
     result = await session.execute(query.order_by(EntryRow.seq.desc()).limit(limit))
     return result.scalars().all()
-

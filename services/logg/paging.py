@@ -20,12 +20,11 @@ _CURSOR_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 Limit = Annotated[
     int,
-    Parameter(ge=1, le=MAX_PAGE, default=DEFAULT_PAGE, description="How many items, 1 to 100"),
+    Parameter(ge=1, le=MAX_PAGE, description="How many items, 1 to 100"),
 ]
 Cursor = Annotated[
     str | None,
     Parameter(
-        default=None,
         max_length=32,
         description="The `next_cursor` of the previous page; omit for the newest items",
     ),

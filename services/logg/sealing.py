@@ -33,9 +33,7 @@ __all__ = [
 
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 _MAX_WRAPPED_ENTRY_KEY = 256
 _SIGNATURE_LEN = 64
 _encoder = msgspec.msgpack.Encoder()
@@ -43,7 +41,7 @@ _decoder = msgspec.msgpack.Decoder(SealedEnvelope)
 
 
 def encode_sealed(envelope: SealedEnvelope) -> bytes:
-    """The stored form of an envelope (msgpack): deterministic, so equal envelopes give equal bytes."""
+    """The stored form of an envelope (msgpack): equal envelopes give equal bytes."""
     return _encoder.encode(envelope)
 
 

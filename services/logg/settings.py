@@ -17,7 +17,7 @@ _MIN_MAX_BODY = 4 * 1024
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything logg needs to run. Holds no secret: logg verifies tokens with auth's public keys."""
+    """Everything logg needs to run. No secret: logg checks tokens with auth's public keys."""
 
     mode: Mode = Mode.LOCAL
     data_dir: Path = Path("var")

@@ -126,7 +126,11 @@ async def create_stafettlogg(
     except IntegrityError:
         await session.rollback()
         existing = await models.stafettlogg_by_id(session, request.id)
-        if existing is None or existing.coordinator != claims.sub or existing.request_digest != digest:
+        if (
+            existing is None
+            or existing.coordinator != claims.sub
+            or existing.request_digest != digest
+        ):
             raise ProblemError(
                 409,
                 "stafettlogg-exists",
@@ -170,7 +174,10 @@ async def list_stafettlogger(
 
 
 async def add_participant(
-    session: AsyncSession, claims: ServiceClaims, stafettlogg_id: str, request: NewParticipantRequest
+    session: AsyncSession,
+    claims: ServiceClaims,
+    stafettlogg_id: str,
+    request: NewParticipantRequest,
 ) -> tuple[ParticipantView, bool]:
     """Add a participant with key grants for them; return its view and whether it is new.
 

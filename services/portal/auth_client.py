@@ -30,24 +30,24 @@ __all__ = [
     "AUDIENCE_AUTH",
     "AUDIENCE_LOGG",
     "AuthClient",
-    "AuthRefused",
-    "AuthUnavailable",
+    "AuthRefusedError",
+    "AuthUnavailableError",
     "Principal",
     "PrincipalKind",
     "ServiceRef",
     "ServiceUnit",
     "SessionContext",
-    "SessionExpired",
+    "SessionExpiredError",
 ]
 
 AUDIENCE_LOGG = "stafett-logg"
 AUDIENCE_AUTH = "stafett-auth"
-_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-_SESSION_TOKEN_TYPE = "urn:stafettlogg:token-type:session"
+_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN, not a secret
+_SESSION_TOKEN_TYPE = "urn:stafettlogg:token-type:session"  # noqa: S105 - a URN, not a secret
 _JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ASSERTION_LIFETIME = 60
 _TOKEN_MARGIN = 30.0
-_PRINCIPAL_TTL = 300.0
+_PRINCIPAL_TTL = 60.0
 _SERVICES_TTL = 60.0
 _TIMEOUT = httpx.Timeout(5.0)
 
@@ -57,15 +57,15 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PrincipalKind = Literal["person", "service"]
 
 
-class AuthUnavailable(Exception):
+class AuthUnavailableError(Exception):
     """auth did not answer, answered with a server error, or refused the portal itself."""
 
 
-class SessionExpired(Exception):
+class SessionExpiredError(Exception):
     """auth no longer knows the browser's session: the person must log in again."""
 
 
-class AuthRefused(Exception):
+class AuthRefusedError(Exception):
     """auth refused a directory request (bad input, not allowed, unknown)."""
 
     def __init__(self, status: int) -> None:
@@ -127,7 +127,7 @@ class _PersonLookup(msgspec.Struct, frozen=True):
 class _TokenResponse(msgspec.Struct, frozen=True):
     access_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - a token type name, not a secret
     issued_token_type: str | None = None
 
 
@@ -215,10 +215,10 @@ class AuthClient:
             )
         except httpx.HTTPError as error:
             _log.warning("auth unreachable on %s %s: %s", method, path, type(error).__name__)
-            raise AuthUnavailable from error
+            raise AuthUnavailableError from error
         if response.status_code >= 500:
             _log.warning("auth answered %s on %s %s", response.status_code, method, path)
-            raise AuthUnavailable
+            raise AuthUnavailableError
         return response
 
     def _check_session_call(self, response: httpx.Response, path: str) -> None:
@@ -227,10 +227,10 @@ class AuthClient:
         error = _decode_or_none(response.content, _OAuthError)
         if response.status_code == 401 and error is not None and error.error == "invalid_client":
             _log.error("auth refused the portal's client authentication on %s", path)
-            raise AuthUnavailable
+            raise AuthUnavailableError
         if response.status_code in {400, 401, 403}:
-            raise SessionExpired
-        raise AuthUnavailable
+            raise SessionExpiredError
+        raise AuthUnavailableError
 
     async def session_context(self, session_cookie: str) -> SessionContext:
         """The logged-in person's context and private keys, fetched afresh (never cached)."""
@@ -241,8 +241,20 @@ class AuthClient:
         context = _decode_or_none(response.content, SessionContext)
         if context is None:
             _log.error("auth sent a session context the portal cannot read")
-            raise AuthUnavailable
+            raise AuthUnavailableError
+        self._refresh_name(context.subject, context.name)
         return context
+
+    def _refresh_name(self, subject: str, name: str) -> None:
+        # auth names a guardian "unknown" until their first login; when the portal sees the
+        # person logged in, a cached stale name is corrected at once.
+        cached = self._principals.get(("person", subject))
+        if cached is not None and cached.name != name:
+            self._principals.put(
+                ("person", subject),
+                msgspec.structs.replace(cached, name=name),
+                self._clock() + _PRINCIPAL_TTL,
+            )
 
     async def access_token(self, session_cookie: str, audience: str) -> str:
         """An access token for `audience` on behalf of the session's person (cached)."""
@@ -265,7 +277,7 @@ class AuthClient:
         token = _decode_or_none(response.content, _TokenResponse)
         if token is None:
             _log.error("auth sent a token response the portal cannot read")
-            raise AuthUnavailable
+            raise AuthUnavailableError
         expires_at = self._clock() + token.expires_in - _TOKEN_MARGIN
         if expires_at > self._clock():
             self._tokens.put(cache_key, token.access_token, expires_at)
@@ -279,9 +291,9 @@ class AuthClient:
             method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
         )
         if response.status_code == 401:
-            raise SessionExpired
+            raise SessionExpiredError
         if response.status_code >= 400:
-            raise AuthRefused(response.status_code)
+            raise AuthRefusedError(response.status_code)
         return response
 
     async def services(self, session_cookie: str) -> list[ServiceUnit]:
@@ -292,7 +304,7 @@ class AuthClient:
         response = await self._directory(session_cookie, "GET", "/directory/services")
         services = _decode_or_none(response.content, list[ServiceUnit])
         if services is None:
-            raise AuthUnavailable
+            raise AuthUnavailableError
         self._services.put("all", services, self._clock() + _SERVICES_TTL)
         for unit in services:
             self._principals.put(
@@ -304,21 +316,18 @@ class AuthClient:
 
     async def lookup_person(self, session_cookie: str, pid: str) -> Principal:
         """Find (or have auth create) a guardian by fødselsnummer. The pid goes to auth only.
-        Raises AuthRefused(400) for a number auth does not accept, AuthRefused(403) if the
+        Raises AuthRefusedError(400) for a number auth does not accept, AuthRefusedError(403) if the
         caller is not staff."""
         response = await self._directory(
             session_cookie, "POST", "/directory/persons/lookup", json={"pid": pid}
         )
         person = _decode_or_none(response.content, _PersonLookup)
         if person is None:
-            raise AuthUnavailable
-        principal = Principal(
+            raise AuthUnavailableError
+        # Not cached: a guardian auth has just created carries a placeholder name.
+        return Principal(
             "person", person.subject, person.name, person.hpke_public, person.sign_public
         )
-        self._principals.put(
-            ("person", person.subject), principal, self._clock() + _PRINCIPAL_TTL
-        )
-        return principal
 
     async def principal(self, session_cookie: str, kind: PrincipalKind, id_: str) -> Principal:
         """A person's or service unit's name and public keys, as auth vouches for them."""
@@ -326,13 +335,13 @@ class AuthClient:
         if cached is not None:
             return cached
         if not _ID.fullmatch(id_):  # ids come from stored data; never let one shape the URL
-            raise AuthRefused(404)
+            raise AuthRefusedError(404)
         response = await self._directory(
             session_cookie, "GET", f"/directory/principals/{kind}/{id_}"
         )
         principal = _decode_or_none(response.content, Principal)
         if principal is None or principal.kind != kind or principal.id != id_:
-            raise AuthUnavailable
+            raise AuthUnavailableError
         self._principals.put((kind, id_), principal, self._clock() + _PRINCIPAL_TTL)
         return principal
 

@@ -44,7 +44,7 @@ class FormState:
         return not self.errors
 
 
-def _field(form: Mapping[str, str], name: str, *, one_line: bool = True) -> str:
+def _field(form: Mapping[str, object], name: str, *, one_line: bool = True) -> str:
     raw = form.get(name, "")
     if not isinstance(raw, str):
         return ""
@@ -54,7 +54,9 @@ def _field(form: Mapping[str, str], name: str, *, one_line: bool = True) -> str:
     return _CONTROL.sub("", value)
 
 
-def check_new_stafettlogg_form(form: Mapping[str, str], *, today: date | None = None) -> FormState:
+def check_new_stafettlogg_form(
+    form: Mapping[str, object], *, today: date | None = None
+) -> FormState:
     state = FormState(
         values={
             "child_name": _field(form, "child_name"),
@@ -92,7 +94,7 @@ def check_new_stafettlogg_form(form: Mapping[str, str], *, today: date | None = 
     return state
 
 
-def check_entry_form(form: Mapping[str, str]) -> FormState:
+def check_entry_form(form: Mapping[str, object]) -> FormState:
     state = FormState(
         values={
             "entry_type": _field(form, "entry_type"),
@@ -111,7 +113,7 @@ def check_entry_form(form: Mapping[str, str]) -> FormState:
     return state
 
 
-def check_guardian_form(form: Mapping[str, str]) -> FormState:
+def check_guardian_form(form: Mapping[str, object]) -> FormState:
     typed = _field(form, "pid")
     state = FormState(values={"pid": typed})
     digits = typed.replace(" ", "")
@@ -122,7 +124,7 @@ def check_guardian_form(form: Mapping[str, str]) -> FormState:
     return state
 
 
-def check_service_form(form: Mapping[str, str], service_ids: set[str]) -> FormState:
+def check_service_form(form: Mapping[str, object], service_ids: set[str]) -> FormState:
     state = FormState(values={"service_id": _field(form, "service_id")})
     if state.values["service_id"] not in service_ids:
         state.errors["service_id"] = "Velg en tjeneste fra listen."

@@ -1,6 +1,6 @@
 """Typed calls to the logg API (`shared.wire` structs over JSON), with a bearer token of
 audience `stafett-logg` for the person the portal serves. logg's problem+json errors become
-`LoggError`; an unreachable or failing logg becomes `LoggUnavailable`."""
+`LoggError`; an unreachable or failing logg becomes `LoggUnavailableError`."""
 
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ from shared.wire import (
     StafettloggView,
 )
 
-__all__ = ["LoggClient", "LoggError", "LoggUnavailable"]
+__all__ = ["LoggClient", "LoggError", "LoggUnavailableError"]
 
 _log = logging.getLogger("stafett.portal.logg_client")
 _TIMEOUT = httpx.Timeout(10.0)
 _T = TypeVar("_T")
 
 
-class LoggUnavailable(Exception):
+class LoggUnavailableError(Exception):
     """logg did not answer, or answered with a server error or something unreadable."""
 
 
@@ -81,10 +81,10 @@ class LoggClient:
             )
         except httpx.HTTPError as error:
             _log.warning("logg unreachable on %s: %s", method, type(error).__name__)
-            raise LoggUnavailable from error
+            raise LoggUnavailableError from error
         if response.status_code >= 500:
             _log.warning("logg answered %s on %s", response.status_code, method)
-            raise LoggUnavailable
+            raise LoggUnavailableError
         if response.status_code >= 400:
             try:
                 problem = msgspec.json.decode(response.content, type=_Problem)
@@ -95,7 +95,7 @@ class LoggClient:
             return msgspec.json.decode(response.content, type=response_type)
         except msgspec.DecodeError as error:
             _log.error("logg sent a body the portal cannot read on %s", method)
-            raise LoggUnavailable from error
+            raise LoggUnavailableError from error
 
     async def create_stafettlogg(self, token: str, new: NewStafettlogg) -> StafettloggView:
         return await self._call("POST", "/stafettlogger", token, StafettloggView, body=new)

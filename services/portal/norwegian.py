@@ -54,9 +54,10 @@ def format_date(value: date | str) -> str:
     """3. mai 2016. A string that is not an ISO date is returned as it is."""
     if isinstance(value, str):
         try:
-            value = date.fromisoformat(value)
+            parsed = date.fromisoformat(value)
         except ValueError:
             return value
+        return format_date(parsed)
     return f"{value.day}. {_MONTHS[value.month - 1]} {value.year}"
 
 
@@ -64,9 +65,10 @@ def format_datetime(value: datetime | str) -> str:
     """22. november 2026 kl. 10:15, in Norwegian time."""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             return value
+        return format_datetime(parsed)
     if value.tzinfo is None:
         return f"{format_date(value.date())} kl. {value:%H:%M}"
     local = value.astimezone(OSLO)

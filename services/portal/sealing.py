@@ -21,7 +21,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from shared.crypto.envelope import (
-    ENVELOPE_VERSION,
     EnvelopeError,
     EnvelopeHeader,
     SealedEnvelope,
@@ -80,7 +79,7 @@ def seal_description(
 ) -> SealedEnvelope:
     """Seal a new log's description under its first epoch key, signed by its creator."""
     header = EnvelopeHeader(
-        version=ENVELOPE_VERSION,
+        version=1,
         stafettlogg_id=stafettlogg_id,
         entry_id=stafettlogg_id,
         epoch=1,
@@ -112,7 +111,7 @@ def seal_entry(
     if entry_type not in ENTRY_TYPES:
         raise ValueError("unknown entry type")
     header = EnvelopeHeader(
-        version=ENVELOPE_VERSION,
+        version=1,
         stafettlogg_id=stafettlogg_id,
         entry_id=entry_id,
         epoch=epoch,

@@ -12,8 +12,10 @@ import secrets
 from dataclasses import dataclass, field
 
 from services.portal.auth_client import (
+    AUDIENCE_AUTH,
+    AUDIENCE_LOGG,
     AuthClient,
-    AuthRefused,
+    AuthRefusedError,
     Principal,
     PrincipalKind,
     ServiceUnit,
@@ -52,18 +54,18 @@ from shared.wire import (
 __all__ = [
     "ENTRIES_PER_PAGE",
     "EntryLine",
-    "NoEpochKey",
+    "NoEpochKeyError",
     "ParticipantLine",
     "StafettloggPage",
     "StafettloggService",
     "StafettloggSummary",
-    "is_stafettlogg_id",
     "is_cursor",
+    "is_stafettlogg_id",
 ]
 
 ENTRIES_PER_PAGE = 20
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_CURSOR = re.compile(r"^[A-Za-z0-9_.~=:+/-]{1,512}$")
+_CURSOR = re.compile(r"^[\x21-\x7e]{1,512}$")  # printable ASCII; httpx encodes it
 UNKNOWN_NAME = "Ukjent"
 
 
@@ -75,7 +77,7 @@ def is_cursor(value: str) -> bool:
     return bool(_CURSOR.fullmatch(value))
 
 
-class NoEpochKey(Exception):
+class NoEpochKeyError(Exception):
     """The viewer holds no key for the log's current epoch, so cannot write or invite."""
 
 
@@ -130,7 +132,7 @@ class StafettloggService:
         self._logg = logg
 
     async def _logg_token(self, viewer: Viewer) -> str:
-        return await self._auth.access_token(viewer.session_cookie, "stafett-logg")
+        return await self._auth.access_token(viewer.session_cookie, AUDIENCE_LOGG)
 
     async def _principal(self, viewer: Viewer, kind: PrincipalKind, id_: str) -> Principal | None:
         if kind == "person" and id_ == viewer.subject:
@@ -138,13 +140,16 @@ class StafettloggService:
             return Principal("person", id_, viewer.name, own.hpke_public, own.sign_public)
         try:
             return await self._auth.principal(viewer.session_cookie, kind, id_)
-        except AuthRefused:
+        except AuthRefusedError:
             return None
 
     async def _principals(
         self, viewer: Viewer, wanted: set[tuple[PrincipalKind, str]]
     ) -> dict[tuple[PrincipalKind, str], Principal | None]:
         keys = sorted(wanted)
+        if any(key != ("person", viewer.subject) for key in keys):
+            # one token exchange up front, not one per concurrent lookup
+            await self._auth.access_token(viewer.session_cookie, AUDIENCE_AUTH)
         found = await asyncio.gather(*(self._principal(viewer, kind, id_) for kind, id_ in keys))
         return dict(zip(keys, found, strict=True))
 
@@ -225,16 +230,12 @@ class StafettloggService:
         """Everything the log's page shows, opened for the viewer. Entries that do not open
         are marked as such, never an error."""
         token = await self._logg_token(viewer)
-        view, entry_page = await asyncio.gather(
-            self._logg.get_stafettlogg(token, stafettlogg_id),
-            self._logg.list_entries(
-                token, stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
-            ),
+        view = await self._logg.get_stafettlogg(token, stafettlogg_id)
+        entry_page = await self._logg.list_entries(
+            token, stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
         )
         epoch_keys = self._epoch_keys(viewer, view)
-        wanted: set[tuple[PrincipalKind, str]] = {
-            ("person", view.sealed_description.header.author)
-        }
+        wanted: set[tuple[PrincipalKind, str]] = {("person", view.sealed_description.header.author)}
         wanted |= {(p.kind, p.principal_id) for p in view.participants}
         wanted |= {("person", entry.sealed.header.author) for entry in entry_page.items}
         principals = await self._principals(viewer, wanted)
@@ -310,7 +311,7 @@ class StafettloggService:
             present = {p.principal_id for p in view.participants if p.kind == "service"}
             try:
                 services = await self._auth.services(viewer.session_cookie)
-            except AuthRefused:
+            except AuthRefusedError:
                 services = []
             result.addable_services = [unit for unit in services if unit.id not in present]
         return result
@@ -324,7 +325,7 @@ class StafettloggService:
         epoch_keys = self._epoch_keys(viewer, view)
         epoch_key = epoch_keys.get(view.current_epoch)
         if epoch_key is None:
-            raise NoEpochKey
+            raise NoEpochKeyError
         sealed = seal_entry(
             view.id,
             secrets.token_urlsafe(16),
@@ -362,7 +363,7 @@ class StafettloggService:
             if epoch in epoch_keys
         ]
         if view.current_epoch not in epoch_keys:
-            raise NoEpochKey
+            raise NoEpochKeyError
         request = NewParticipantRequest(
             participant=NewParticipant(kind=kind, principal_id=principal_id, role="writer"),
             key_grants=grants,
@@ -371,7 +372,7 @@ class StafettloggService:
 
     async def add_guardian(self, viewer: Viewer, stafettlogg_id: str, pid: str) -> str:
         """Add a guardian, found by fødselsnummer in auth's directory, as a writer with every
-        epoch key the viewer holds. Returns the guardian's name. Raises AuthRefused(400) for a
+        epoch key the viewer holds. Returns the guardian's name. Raises AuthRefusedError(400) for a
         fødselsnummer auth does not accept."""
         person = await self._auth.lookup_person(viewer.session_cookie, pid)
         await self._add_participant(
@@ -386,9 +387,7 @@ class StafettloggService:
         unit = next((unit for unit in services if unit.id == service_id), None)
         if unit is None:
             raise LookupError(service_id)
-        await self._add_participant(
-            viewer, stafettlogg_id, "service", unit.id, unit.public_keys()
-        )
+        await self._add_participant(viewer, stafettlogg_id, "service", unit.id, unit.public_keys())
         return unit.name
 
     async def service_ids(self, viewer: Viewer) -> set[str]:

@@ -7,15 +7,20 @@ import binascii
 import logging
 from dataclasses import dataclass, field
 
-from services.portal.auth_client import AuthClient, AuthUnavailable, ServiceRef, SessionExpired
+from services.portal.auth_client import (
+    AuthClient,
+    AuthUnavailableError,
+    ServiceRef,
+    SessionExpiredError,
+)
 from shared.crypto.keys import ParticipantKeys
 
-__all__ = ["NotLoggedIn", "Viewer", "load_viewer"]
+__all__ = ["NotLoggedInError", "Viewer", "load_viewer"]
 
 _log = logging.getLogger("stafett.portal.viewer")
 
 
-class NotLoggedIn(Exception):
+class NotLoggedInError(Exception):
     """The request carries no session auth knows: the person must log in."""
 
 
@@ -40,12 +45,12 @@ class Viewer:
 
 async def load_viewer(auth: AuthClient, session_cookie: str | None) -> Viewer | None:
     """The logged-in person, or None when there is no session or auth no longer knows it.
-    Raises AuthUnavailable when auth cannot answer."""
+    Raises AuthUnavailableError when auth cannot answer."""
     if not session_cookie or len(session_cookie) > 4096:
         return None
     try:
         context = await auth.session_context(session_cookie)
-    except SessionExpired:
+    except SessionExpiredError:
         return None
     try:
         keys = ParticipantKeys.from_bytes(context.keys)
@@ -56,7 +61,7 @@ async def load_viewer(auth: AuthClient, session_cookie: str | None) -> Viewer | 
         )
     except (ValueError, binascii.Error):
         _log.error("auth sent participant keys the portal cannot read")
-        raise AuthUnavailable from None
+        raise AuthUnavailableError from None
     return Viewer(
         session_cookie=session_cookie,
         subject=context.subject,

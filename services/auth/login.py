@@ -1,0 +1,321 @@
+"""Browser login and logout: `/login`, `/callback`, `/logout`.
+
+The login attempt (state, nonce, PKCE verifier, where to go next) is kept server-side, keyed by a
+hash of `state`, and bound to the browser by a short-lived cookie holding `state`: a callback whose
+state does not match this browser's cookie is refused (login CSRF), and each attempt completes once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.auth import models
+from services.auth.directory import DirectoryService, NotInStaffDirectoryError
+from services.auth.oidc import LoginError, LoginKind, RelyingParty
+from services.auth.sessions import NewSession, SessionStore
+from services.auth.settings import Settings
+
+__all__ = [
+    "AuthSettings",
+    "Login",
+    "LoginService",
+    "callback",
+    "is_safe_next_path",
+    "login",
+    "logout",
+    "logout_done",
+]
+
+_log = logging.getLogger("stafett.auth.login")
+_ATTEMPT_SECONDS = 600
+_NEXT = re.compile(r"^/(?![/\\])[\x21-\x7e]{0,2047}$")
+
+_MESSAGES: dict[str, tuple[int, str]] = {
+    "kind": (400, "Ukjent innloggingstype. Velg innlogging for foresatte eller for ansatte."),
+    "next": (400, "Adressen du skulle sendes tilbake til, er ikke gyldig."),
+    "state": (400, "Vi kunne ikke knytte svaret til innloggingen din. Start innloggingen på nytt."),
+    "expired": (400, "Innloggingen tok for lang tid eller er allerede fullført. Prøv igjen."),
+    "cancelled": (400, "Innloggingen ble avbrutt."),
+    "iss": (400, "Svaret kom fra en annen innloggingstjeneste enn den du ble sendt til."),
+    "token": (400, "Vi kunne ikke bekrefte innloggingen. Prøv igjen."),
+    "id_token": (400, "Vi kunne ikke bekrefte innloggingen. Prøv igjen."),
+    "acr": (
+        403,
+        "Innloggingen har for lavt sikkerhetsnivå. Logg inn med BankID, Buypass eller "
+        "Commfides (høyt sikkerhetsnivå).",
+    ),
+    "not_staff": (
+        403,
+        "Du er ikke registrert som ansatt i stafettloggen. Ta kontakt med administratoren "
+        "i kommunen.",
+    ),
+    "origin": (403, "Forespørselen kom fra en side vi ikke kjenner."),
+    "provider": (502, "Innloggingstjenesten svarer ikke som den skal. Prøv igjen om litt."),
+}
+
+
+def is_safe_next_path(next_path: str) -> bool:
+    """True for a relative path on our own site: one leading "/", no scheme, host, backslash,
+    whitespace or control character (so it can never redirect to another origin)."""
+    return bool(_NEXT.match(next_path))
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedLogin:
+    cookie_value: str
+    next_path: str
+
+
+class LoginService:
+    """Runs a login from start to session, and a logout."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        relying_party: RelyingParty,
+        directory: DirectoryService,
+        sessions: SessionStore,
+    ) -> None:
+        self._settings = settings
+        self._sessionmaker = sessionmaker
+        self._rp = relying_party
+        self._directory = directory
+        self._sessions = sessions
+
+    async def start(self, kind: LoginKind, next_path: str) -> tuple[str, str]:
+        """Begin a login; returns (authorization URL, state for the browser's cookie)."""
+        start = await self._rp.begin(kind)
+        async with self._sessionmaker() as db:
+            db.add(
+                models.LoginAttemptRow(
+                    state_hash=_hash(start.state),
+                    kind=kind,
+                    issuer=self._rp.provider(kind).issuer,
+                    nonce=start.nonce,
+                    code_verifier=start.code_verifier,
+                    next_path=next_path,
+                    expires_at=int(time.time()) + _ATTEMPT_SECONDS,
+                )
+            )
+            await db.commit()
+        return start.authorize_url, start.state
+
+    async def finish(
+        self,
+        *,
+        state: str,
+        browser_state: str | None,
+        code: str | None,
+        response_iss: str | None,
+        provider_error: str | None,
+        old_cookie: str | None,
+    ) -> CompletedLogin:
+        """Complete a login: state bound to this browser, iss, code, ID token, directory, and a
+        fresh session. Raises LoginError with a reason for the error page."""
+        if not browser_state or not hmac.compare_digest(state.encode(), browser_state.encode()):
+            raise LoginError("state", "state does not match this browser's login attempt")
+        async with self._sessionmaker() as db:
+            attempt = await models.take_login_attempt(db, _hash(state))
+            await db.commit()
+        if attempt is None or attempt.expires_at < int(time.time()):
+            raise LoginError("expired", "no pending login attempt for this state")
+        if provider_error is not None:
+            raise LoginError("cancelled", "the provider answered with an error")
+        if not code:
+            raise LoginError("token", "the response has no code")
+        provider = self._rp.provider_for_issuer(attempt.issuer, attempt.kind)
+        if provider is None:
+            raise LoginError("expired", "the attempt's provider is no longer configured")
+        identity = await self._rp.complete(
+            provider,
+            code=code,
+            response_iss=response_iss,
+            nonce=attempt.nonce,
+            code_verifier=attempt.code_verifier,
+        )
+        claims = identity.claims
+        try:
+            person, unit = await self._directory.person_for_login(
+                claims.pid, claims.display_name, provider.kind
+            )
+        except NotInStaffDirectoryError as error:
+            raise LoginError("not_staff", "staff login by someone not in the directory") from error
+        cookie_value = await self._sessions.create(
+            NewSession(
+                subject=person.subject,
+                role=provider.kind,
+                service_id=unit.id if unit is not None else None,
+                acr=claims.acr,
+                idp_issuer=provider.issuer,
+                idp_sid=claims.sid,
+                person_keys=self._directory.person_keys(person),
+                service_keys=self._directory.service_keys(unit) if unit is not None else None,
+                id_token=identity.id_token,
+            ),
+            replacing=old_cookie,
+        )
+        _log.info("login completed for %s as %s", person.subject, provider.kind)
+        return CompletedLogin(cookie_value, attempt.next_path)
+
+    async def logout(self, cookie_value: str | None) -> str:
+        """End the session and return where to send the browser: the provider's end-session
+        endpoint when there was a session, else the portal's front page."""
+        front_page = f"{self._settings.portal_url}/"
+        if not cookie_value:
+            return front_page
+        ended = await self._sessions.end(cookie_value)
+        if ended is None:
+            return front_page
+        url = await self._rp.end_session_url(
+            ended.idp_issuer,
+            ended.secrets.id_token,
+            secrets.token_urlsafe(16),
+            self._settings.post_logout_redirect_url,
+        )
+        return url or front_page
+
+
+AuthSettings = NamedDependency[Settings]
+Login = NamedDependency[LoginService]
+
+
+def error_page(reason: str, settings: Settings) -> Template:
+    status, message = _MESSAGES.get(reason, (400, "Innloggingen mislyktes. Prøv igjen."))
+    return Template(
+        template_name="error.html",
+        context={
+            "title": "Innloggingen mislyktes" if reason != "origin" else "Ikke tillatt",
+            "message": message,
+            "home_url": f"{settings.portal_url}/",
+        },
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _set_cookie(
+    response: Response[Any], settings: Settings, name: str, value: str, max_age: int
+) -> None:
+    response.set_cookie(
+        key=name,
+        value=value,
+        max_age=max_age,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _delete_cookie(response: Response[Any], settings: Settings, name: str) -> None:
+    response.set_cookie(
+        key=name,
+        value="",
+        max_age=0,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+@get("/login")
+async def login(
+    request: Request[Any, Any, Any], settings: AuthSettings, login_service: Login
+) -> Response[Any]:
+    """Start a login: `?kind=guardian|staff&next=/relative/path`."""
+    kind = request.query_params.get("kind")
+    next_path = request.query_params.get("next", "/")
+    if kind not in ("guardian", "staff"):
+        return error_page("kind", settings)
+    if not is_safe_next_path(next_path):
+        return error_page("next", settings)
+    login_kind: Literal["guardian", "staff"] = "guardian" if kind == "guardian" else "staff"
+    try:
+        url, state = await login_service.start(login_kind, next_path)
+    except LoginError as error:
+        _log.warning("login could not start: %s", error)
+        return error_page(error.reason, settings)
+    response: Response[Any] = Redirect(url, status_code=303, headers={"Cache-Control": "no-store"})
+    _set_cookie(response, settings, settings.login_cookie_name, state, _ATTEMPT_SECONDS)
+    return response
+
+
+@get("/callback")
+async def callback(
+    request: Request[Any, Any, Any], settings: AuthSettings, login_service: Login
+) -> Response[Any]:
+    """The provider's redirect back: check, redeem, create the session, go to `next`."""
+    params = request.query_params
+    state = params.get("state", "")
+    try:
+        if not state or len(state) > 256:
+            raise LoginError("state", "no state in the response")
+        completed = await login_service.finish(
+            state=state,
+            browser_state=request.cookies.get(settings.login_cookie_name),
+            code=params.get("code"),
+            response_iss=params.get("iss"),
+            provider_error=params.get("error"),
+            old_cookie=request.cookies.get(settings.session_cookie_name),
+        )
+    except LoginError as error:
+        _log.warning("login refused: %s", error)
+        page: Response[Any] = error_page(error.reason, settings)
+        _delete_cookie(page, settings, settings.login_cookie_name)
+        return page
+    response: Response[Any] = Redirect(
+        settings.portal_url + completed.next_path,
+        status_code=303,
+        headers={"Cache-Control": "no-store"},
+    )
+    _delete_cookie(response, settings, settings.login_cookie_name)
+    _set_cookie(
+        response,
+        settings,
+        settings.session_cookie_name,
+        completed.cookie_value,
+        settings.session_absolute_seconds,
+    )
+    return response
+
+
+def _origin_allowed(request: Request[Any, Any, Any], settings: Settings) -> bool:
+    origin = request.headers.get("origin")
+    return origin is None or origin in {settings.portal_url, settings.auth_url}
+
+
+@post("/logout", status_code=303)
+async def logout(
+    request: Request[Any, Any, Any], settings: AuthSettings, login_service: Login
+) -> Response[Any]:
+    """End the session, clear the cookie, and log out at the identity provider too."""
+    if not _origin_allowed(request, settings):
+        return error_page("origin", settings)
+    url = await login_service.logout(request.cookies.get(settings.session_cookie_name))
+    response: Response[Any] = Redirect(url, status_code=303, headers={"Cache-Control": "no-store"})
+    _delete_cookie(response, settings, settings.session_cookie_name)
+    return response
+
+
+@get("/logout/done")
+async def logout_done(settings: AuthSettings) -> Redirect:
+    """Where the provider sends the browser after its logout: on to the portal's front page."""
+    return Redirect(f"{settings.portal_url}/", status_code=303)

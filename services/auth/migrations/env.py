@@ -1,0 +1,4 @@
+from services.auth.models import Base
+from shared.migrations import run_migrations_online
+
+run_migrations_online(Base.metadata)

@@ -1,0 +1,95 @@
+"""The logg application: `create_app(settings)` wires settings, database, tokens and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from services.logg.authentication import BearerTokenMiddleware, LazyRemoteKeySource, provide_caller
+from services.logg.database import Database, provide_session
+from services.logg.routes import (
+    BEARER_SCHEME,
+    Base64BytesSchema,
+    StafettloggController,
+    healthz,
+)
+from services.logg.settings import Settings
+from shared.problems import problem_exception_handlers
+from shared.tokens import KeySetSource, ServiceTokenVerifier
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, *, key_source: KeySetSource | None = None) -> Litestar:
+    """The logg app. `key_source` replaces auth's remote JWKS (tests inject a static key set);
+    by default the JWKS is fetched from `settings.auth_jwks_url` with a client opened in the
+    app's lifespan. The schema must already be migrated (services.logg.database.migrate)."""
+    remote: LazyRemoteKeySource | None = None
+    if key_source is None:
+        remote = LazyRemoteKeySource()
+        key_source = remote
+    verifier = ServiceTokenVerifier(
+        issuer=settings.auth_url, audience=settings.audience, key_source=key_source
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        database = Database(settings.database_url)
+        app.state.database = database
+        try:
+            if remote is None:
+                yield
+                return
+            async with httpx.AsyncClient(follow_redirects=False) as client:
+                remote.attach(settings.auth_jwks_url, client)
+                try:
+                    yield
+                finally:
+                    remote.detach()
+        finally:
+            await database.close()
+
+    return Litestar(
+        route_handlers=[StafettloggController, healthz],
+        dependencies={
+            "caller": Provide(provide_caller, sync_to_thread=False),
+            "session": Provide(provide_session),
+        },
+        middleware=[
+            DefineMiddleware(
+                BearerTokenMiddleware, verifier=verifier, exclude=["^/healthz$", "^/schema"]
+            )
+        ],
+        lifespan=[lifespan],
+        plugins=[Base64BytesSchema()],
+        exception_handlers=problem_exception_handlers(),
+        request_max_body_size=settings.max_body,
+        openapi_config=OpenAPIConfig(
+            title="Stafettlogg logg API",
+            version="1.0.0",
+            description=(
+                "The store of stafettlogger: sealed entries, participants and key grants. "
+                "Ciphertext only; errors are application/problem+json (RFC 9457)."
+            ),
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    BEARER_SCHEME: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT (EdDSA, audience stafett-logg, issued by auth)",
+                    )
+                }
+            ),
+        ),
+        debug=False,
+    )

@@ -1,0 +1,374 @@
+"""The portal's pages. Handlers stay thin: read the form, call the service, render or redirect.
+
+Every form posts without JavaScript (answer: 303 to the page); with htmx the handler answers
+with the block the form targets. Invalid input re-renders the form with what was typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, TypeAlias
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from services.portal.auth_client import AuthClient, AuthRefusedError
+from services.portal.errors import NO_ACCESS, error_page
+from services.portal.forms import (
+    MAX_CHILD_NAME,
+    MAX_TEXT,
+    MAX_TITLE,
+    FormState,
+    check_entry_form,
+    check_guardian_form,
+    check_new_stafettlogg_form,
+    check_service_form,
+)
+from services.portal.logg_client import LoggClient, LoggError
+from services.portal.norwegian import ENTRY_TYPE_LABELS
+from services.portal.rendering import htmx_target, is_htmx, render
+from services.portal.sealing import Description
+from services.portal.stafettlogger import (
+    NoEpochKeyError,
+    StafettloggService,
+    is_cursor,
+    is_stafettlogg_id,
+)
+from services.portal.viewer import NotLoggedInError, Viewer, load_viewer
+
+__all__ = ["ROUTES", "provide_viewer"]
+
+_PAGE_BLOCKS = ("entries", "participants")
+_NO_KEY = (
+    "Du mangler nøkkelen som trengs for å skrive her. "
+    "Be stafettholderen om å legge deg til på nytt."
+)
+_Req = Request[Any, Any, Any]
+CurrentViewer: TypeAlias = NamedDependency[Viewer | None]  # the logged-in person, or None
+
+
+async def provide_viewer(request: _Req, state: State) -> Viewer | None:
+    auth: AuthClient = state.auth
+    return await load_viewer(auth, request.cookies.get(state.settings.session_cookie_name))
+
+
+def _require(viewer: CurrentViewer) -> Viewer:
+    if viewer is None:
+        raise NotLoggedInError
+    return viewer
+
+
+def _stafettlogger(state: State) -> StafettloggService:
+    service: StafettloggService = state.stafettlogger
+    return service
+
+
+def _checked_id(stafettlogg_id: str) -> str:
+    if not is_stafettlogg_id(stafettlogg_id):
+        raise NotFoundException
+    return stafettlogg_id
+
+
+def _cursor(request: _Req) -> str | None:
+    cursor = request.query_params.get("cursor")
+    return cursor if cursor and is_cursor(cursor) else None
+
+
+def _see_page(request: _Req, path: str) -> Response[Any]:
+    if is_htmx(request):
+        return Response(content=b"", status_code=200, headers={"HX-Redirect": path})
+    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
+
+
+@get("/", name="front_page")
+async def front_page(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
+    if viewer is None:
+        return render("front.html", {"viewer": None})
+    summaries, next_cursor = await _stafettlogger(state).list_for(viewer, cursor=_cursor(request))
+    return render(
+        "front.html",
+        {"viewer": viewer, "stafettlogger": summaries, "next_cursor": next_cursor},
+        block=htmx_target(request, ("stafettlogg_list",)),
+    )
+
+
+def _new_form(request: _Req, viewer: Viewer, form: FormState, status_code: int) -> Response[Any]:
+    return render(
+        "new_stafettlogg.html",
+        {
+            "viewer": viewer,
+            "form": form,
+            "max_child_name": MAX_CHILD_NAME,
+            "max_title": MAX_TITLE,
+        },
+        block="new_stafettlogg_form" if is_htmx(request) else None,
+        status_code=status_code,
+    )
+
+
+def _staff_only(request: _Req) -> Response[Any]:
+    return error_page(
+        request,
+        403,
+        heading="Bare ansatte kan opprette stafettlogger",
+        message="Logg inn som ansatt for å opprette en ny stafettlogg.",
+    )
+
+
+@get("/stafettlogger/ny", name="new_stafettlogg")
+async def new_stafettlogg(request: _Req, viewer: CurrentViewer) -> Response[Any]:
+    viewer = _require(viewer)
+    if not viewer.is_staff:
+        return _staff_only(request)
+    return _new_form(request, viewer, FormState(), 200)
+
+
+@post("/stafettlogger", name="create_stafettlogg")
+async def create_stafettlogg(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
+    viewer = _require(viewer)
+    if not viewer.is_staff:
+        return _staff_only(request)
+    form = check_new_stafettlogg_form(await request.form())
+    if not form.ok:
+        return _new_form(request, viewer, form, 422)
+    description = Description(
+        child_name=form.values["child_name"],
+        child_birth_date=form.values["child_birth_date"],
+        title=form.values["title"],
+    )
+    try:
+        stafettlogg_id = await _stafettlogger(state).create(viewer, description)
+    except LoggError as error:
+        form.errors["_form"] = (
+            "Du har ikke lov til å opprette stafettlogger."
+            if error.status == 403
+            else "Stafettloggen kunne ikke opprettes. Prøv igjen."
+        )
+        return _new_form(request, viewer, form, 403 if error.status == 403 else 400)
+    return _see_page(request, f"/stafettlogger/{stafettlogg_id}")
+
+
+async def _log_page(
+    request: _Req,
+    state: State,
+    viewer: Viewer,
+    stafettlogg_id: str,
+    *,
+    forms: dict[str, FormState] | None = None,
+    block: str | None = None,
+    status_code: int = 200,
+    notice: str | None = None,
+    notice_for: str | None = None,
+) -> Response[Any]:
+    page = await _stafettlogger(state).page(viewer, stafettlogg_id, cursor=_cursor(request))
+    forms = forms or {}
+    return render(
+        "stafettlogg.html",
+        {
+            "viewer": viewer,
+            "page": page,
+            "entry_form": forms.get("entry", FormState()),
+            "guardian_form": forms.get("guardian", FormState()),
+            "service_form": forms.get("service", FormState()),
+            "entry_types": ENTRY_TYPE_LABELS,
+            "max_text": MAX_TEXT,
+            "notice": notice,
+            "notice_for": notice_for,
+            "cursor": _cursor(request),
+        },
+        block=block,
+        status_code=status_code,
+    )
+
+
+@get("/stafettlogger/{stafettlogg_id:str}", name="stafettlogg")
+async def stafettlogg(
+    request: _Req, state: State, viewer: CurrentViewer, stafettlogg_id: FromPath[str]
+) -> Response[Any]:
+    viewer = _require(viewer)
+    return await _log_page(
+        request,
+        state,
+        viewer,
+        _checked_id(stafettlogg_id),
+        block=htmx_target(request, _PAGE_BLOCKS),
+    )
+
+
+def _refusal_message(error: LoggError, conflict: str) -> tuple[str, int]:
+    if error.status == 403:
+        return NO_ACCESS, 403
+    if error.status == 409:
+        return conflict, 409
+    if error.status == 404:
+        raise error
+    return "Det gikk ikke å lagre. Prøv igjen.", 400
+
+
+async def _after_post(
+    request: _Req,
+    state: State,
+    viewer: Viewer,
+    stafettlogg_id: str,
+    block: str,
+    *,
+    form_name: str,
+    form: FormState,
+    status_code: int,
+    notice: str | None = None,
+) -> Response[Any]:
+    """Re-render (with errors and what was typed), or on success go back to the page."""
+    if form.ok and not is_htmx(request):
+        return Redirect(path=f"/stafettlogger/{stafettlogg_id}", status_code=HTTP_303_SEE_OTHER)
+    return await _log_page(
+        request,
+        state,
+        viewer,
+        stafettlogg_id,
+        forms={form_name: form} if not form.ok else None,
+        block=block if is_htmx(request) else None,
+        status_code=status_code,
+        notice=notice,
+        notice_for=block,
+    )
+
+
+@post("/stafettlogger/{stafettlogg_id:str}/oppforinger", name="write_entry")
+async def write_entry(
+    request: _Req, state: State, viewer: CurrentViewer, stafettlogg_id: FromPath[str]
+) -> Response[Any]:
+    viewer = _require(viewer)
+    stafettlogg_id = _checked_id(stafettlogg_id)
+    form = check_entry_form(await request.form())
+    status_code = 422
+    if form.ok:
+        try:
+            await _stafettlogger(state).write_entry(
+                viewer, stafettlogg_id, form.values["entry_type"], form.values["text"]
+            )
+            status_code = 200
+        except NoEpochKeyError:
+            form.errors["_form"], status_code = _NO_KEY, 409
+        except LoggError as error:
+            form.errors["_form"], status_code = _refusal_message(
+                error, "Oppføringen kunne ikke lagres. Prøv igjen."
+            )
+    return await _after_post(
+        request,
+        state,
+        viewer,
+        stafettlogg_id,
+        "entries",
+        form_name="entry",
+        form=form,
+        status_code=status_code,
+        notice="Oppføringen er lagret." if form.ok else None,
+    )
+
+
+@post("/stafettlogger/{stafettlogg_id:str}/foresatte", name="add_guardian")
+async def add_guardian(
+    request: _Req, state: State, viewer: CurrentViewer, stafettlogg_id: FromPath[str]
+) -> Response[Any]:
+    viewer = _require(viewer)
+    stafettlogg_id = _checked_id(stafettlogg_id)
+    form = check_guardian_form(await request.form())
+    status_code, notice = 422, None
+    if form.ok:
+        pid = form.values["pid"].replace(" ", "")
+        try:
+            name = await _stafettlogger(state).add_guardian(viewer, stafettlogg_id, pid)
+            status_code, notice = 200, f"{name} er lagt til som foresatt."
+            form = FormState()
+        except AuthRefusedError as error:
+            status_code = 422 if error.status in {400, 404} else 403
+            form.errors["pid"] = (
+                "Fødselsnummeret er ikke gyldig. Sjekk at alle de 11 sifrene er riktige."
+                if status_code == 422
+                else "Bare ansatte kan legge til foresatte."
+            )
+        except NoEpochKeyError:
+            form.errors["_form"], status_code = _NO_KEY, 409
+        except LoggError as error:
+            form.errors["_form"], status_code = _refusal_message(
+                error, "Denne personen er allerede med i stafettloggen."
+            )
+    return await _after_post(
+        request,
+        state,
+        viewer,
+        stafettlogg_id,
+        "participants",
+        form_name="guardian",
+        form=form,
+        status_code=status_code,
+        notice=notice,
+    )
+
+
+@post("/stafettlogger/{stafettlogg_id:str}/tjenester", name="add_service")
+async def add_service(
+    request: _Req, state: State, viewer: CurrentViewer, stafettlogg_id: FromPath[str]
+) -> Response[Any]:
+    viewer = _require(viewer)
+    stafettlogg_id = _checked_id(stafettlogg_id)
+    service = _stafettlogger(state)
+    form = check_service_form(await request.form(), await service.service_ids(viewer))
+    status_code, notice = 422, None
+    if form.ok:
+        try:
+            name = await service.add_service(viewer, stafettlogg_id, form.values["service_id"])
+            status_code, notice = 200, f"{name} er lagt til."
+        except LookupError:
+            form.errors["service_id"] = "Velg en tjeneste fra listen."
+        except NoEpochKeyError:
+            form.errors["_form"], status_code = _NO_KEY, 409
+        except LoggError as error:
+            form.errors["_form"], status_code = _refusal_message(
+                error, "Tjenesten er allerede med i stafettloggen."
+            )
+    return await _after_post(
+        request,
+        state,
+        viewer,
+        stafettlogg_id,
+        "participants",
+        form_name="service",
+        form=form,
+        status_code=status_code,
+        notice=notice,
+    )
+
+
+@get("/healthz", name="healthz")
+async def healthz(state: State) -> Response[dict[str, str]]:
+    auth: AuthClient = state.auth
+    logg: LoggClient = state.logg
+    auth_ok, logg_ok = await asyncio.gather(auth.healthy(), logg.healthy())
+    if auth_ok and logg_ok:
+        return Response({"status": "ok"}, status_code=200)
+    return Response(
+        {
+            "status": "unavailable",
+            "auth": "ok" if auth_ok else "unavailable",
+            "logg": "ok" if logg_ok else "unavailable",
+        },
+        status_code=503,
+    )
+
+
+ROUTES = [
+    front_page,
+    new_stafettlogg,
+    create_stafettlogg,
+    stafettlogg,
+    write_entry,
+    add_guardian,
+    add_service,
+    healthz,
+]

@@ -1,0 +1,125 @@
+"""Sessions: what the session table alone can and cannot open, and when a session ends."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+from joserfc.jwk import OKPKey
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.auth.models import SessionRow
+from services.auth.sessions import NewSession, SessionStore
+from services.auth.settings import Settings
+from shared.crypto.keys import generate_participant_keys
+from shared.db import create_engine
+from tests.auth.helpers import portal_form
+
+
+def _rows(settings: Settings) -> list[SessionRow]:
+    async def read() -> list[SessionRow]:
+        engine = create_engine(settings.database_url)
+        async with async_sessionmaker(engine)() as db:
+            rows = list((await db.scalars(select(SessionRow))).all())
+        await engine.dispose()
+        return rows
+
+    return asyncio.run(read())
+
+
+def _age_sessions(settings: Settings, **values: int) -> None:
+    async def write() -> None:
+        engine = create_engine(settings.database_url)
+        async with engine.begin() as connection:
+            await connection.execute(update(SessionRow).values(**values))
+        await engine.dispose()
+
+    asyncio.run(write())
+
+
+def test_session_row_holds_neither_cookie_nor_plain_keys(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str, settings: Settings
+) -> None:
+    context = client.post("/session", data=portal_form(portal_key, guardian_cookie)).json()
+    private_keys = base64.b64decode(context["keys"])
+    session_id, secret = guardian_cookie.split(".")
+    (row,) = _rows(settings)
+    stored = b"".join(
+        str(value).encode() if not isinstance(value, bytes) else value
+        for value in (row.id_hash, row.subject, row.sealed_secrets, row.idp_sid)
+    )
+    assert session_id.encode() not in stored
+    assert secret.encode() not in stored
+    assert base64.urlsafe_b64decode(secret + "=") not in stored
+    assert private_keys not in row.sealed_secrets
+    assert private_keys[1:33] not in row.sealed_secrets
+
+
+def test_sealed_session_secrets_do_not_open_without_the_cookie_secret(
+    settings: Settings,
+) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        engine = create_engine(settings.database_url)
+        store = SessionStore(
+            async_sessionmaker(engine, expire_on_commit=False),
+            idle_seconds=60,
+            absolute_seconds=600,
+        )
+        from services.auth.directory import DirectoryService
+        from services.auth.custody import LocalKek
+
+        directory = DirectoryService(
+            async_sessionmaker(engine, expire_on_commit=False), LocalKek(b"k" * 32), b"h" * 32
+        )
+        person, _ = await directory.person_for_login("12838510068", "Kari Nordmann", "guardian")
+        cookie = await store.create(
+            NewSession(
+                subject=person.subject,
+                role="guardian",
+                service_id=None,
+                acr="idporten-loa-high",
+                idp_issuer="https://idp.example",
+                idp_sid=None,
+                person_keys=generate_participant_keys(),
+                service_keys=None,
+                id_token="header.payload.signature",
+            )
+        )
+        session_id = cookie.split(".")[0]
+        with_other_secret = await store.open(f"{session_id}.{'A' * 43}")
+        with_own_secret = await store.open(cookie)
+        await engine.dispose()
+        return with_other_secret is None, with_own_secret is not None
+
+    refused_without_secret, opened_with_secret = asyncio.run(scenario())
+    assert refused_without_secret
+    assert opened_with_secret
+
+
+def test_idle_session_expires(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str, settings: Settings
+) -> None:
+    _age_sessions(settings, last_seen_at=int(time.time()) - settings.session_idle_seconds - 1)
+    response = client.post("/session", data=portal_form(portal_key, guardian_cookie))
+    assert response.status_code == 401
+    assert _rows(settings) == []
+
+
+def test_session_expires_at_its_absolute_limit_even_when_active(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str, settings: Settings
+) -> None:
+    _age_sessions(settings, expires_at=int(time.time()) - 1)
+    response = client.post("/session", data=portal_form(portal_key, guardian_cookie))
+    assert response.status_code == 401
+
+
+def test_malformed_cookie_values_are_refused(
+    client: TestClient[Litestar], portal_key: OKPKey
+) -> None:
+    for value in ["", "no-dot", "a.b", "A" * 43 + "." + "B" * 42 + "!", "." * 87]:
+        response = client.post("/session", data=portal_form(portal_key, value))
+        assert response.status_code in {400, 401}
