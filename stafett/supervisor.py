@@ -30,18 +30,17 @@ def start_services(
     """Start the three services as child processes with `environ`. Migrations must be applied."""
     processes: list[subprocess.Popen[bytes]] = []
     for name in SERVICE_NAMES:
-        output = None
-        if log_dir is not None:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            output = (log_dir / f"{name}.log").open("wb")
-        processes.append(
-            subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-                [sys.executable, "-m", "stafett", "serve", name],
-                env=dict(environ),
-                stdout=output,
-                stderr=subprocess.STDOUT if output is not None else None,
+        command = [sys.executable, "-m", "stafett", "serve", name]
+        if log_dir is None:
+            processes.append(subprocess.Popen(command, env=dict(environ)))  # noqa: S603 - fixed
+            continue
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with (log_dir / f"{name}.log").open("wb") as output:  # the child keeps its own copy
+            processes.append(
+                subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+                    command, env=dict(environ), stdout=output, stderr=subprocess.STDOUT
+                )
             )
-        )
     return processes
 
 
