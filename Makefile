@@ -43,10 +43,10 @@ unit: $(DEV_STAMP) ## the unit tests alone (fast)
 	$(BIN)/pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
 test: lint typecheck ## the whole test suite: lint, types, unit, integration and browser tests (SQLite; PostgreSQL too when STAFETT_TEST_POSTGRES_URL is set)
-	STAFETT_TEST_POSTGRES_URL= $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	STAFETT_TEST_POSTGRES_URL= $(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 	@if [ -n "$$STAFETT_TEST_POSTGRES_URL" ]; then \
 		echo "== the same suite on PostgreSQL ($$STAFETT_TEST_POSTGRES_URL)"; \
-		$(BIN)/pytest -n 2 $(PYTEST_ARGS); \
+		$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS); \
 	fi
 
 clean: ## remove local data (./var) and test artefacts

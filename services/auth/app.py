@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def create_app(
 
 
 def _test_identity_provider(
-    settings: Settings, client_key: RSAKey, providers: Any
+    settings: Settings, client_key: RSAKey, providers: Iterable[ProviderConfig]
 ) -> TestIdentityProvider:
     provider = TestIdentityProvider(
         issuer=settings.test_idp_issuer,

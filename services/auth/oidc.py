@@ -172,7 +172,7 @@ def validate_id_token(
         token = jwt.decode(unverified_id_token, keys, algorithms=ID_TOKEN_ALGS)
         registry.validate(token.claims)
     except JoseError as error:
-        raise LoginError("id_token", f"refused: {error.error}") from error
+        raise LoginError("id_token", f"refused: {error.description or error.error}") from error
     try:
         claims = msgspec.convert(token.claims, IdTokenClaims)
     except msgspec.ValidationError as error:

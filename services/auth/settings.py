@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from shared.keyfiles import public_path_for
 from shared.settings import Mode, SettingsError, env_bool, env_int, env_str
 
 __all__ = ["AUTH_AUDIENCE", "LOGG_AUDIENCE", "PORTAL_CLIENT_ID", "Settings"]
@@ -107,6 +108,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         auth_url = env_str(environ, "STAFETT_AUTH_URL", "http://127.0.0.1:8001").rstrip("/")
         test_idp = env_bool(environ, "STAFETT_TEST_IDP", local)
         test_issuer = f"{auth_url}/test-idp" if local else None
+        portal_client_key_file = Path(
+            env_str(environ, "STAFETT_PORTAL_CLIENT_KEY_FILE", str(keys / "portal-client.json"))
+        )
 
         def client_id(name: str, local_default: str) -> str:
             return env_str(environ, name, local_default if local else None)
@@ -128,7 +132,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 env_str(
                     environ,
                     "STAFETT_PORTAL_CLIENT_JWKS_FILE",
-                    str(keys / "portal-client.public.json"),
+                    str(public_path_for(portal_client_key_file)),
                 )
             ),
             client_key_file=Path(

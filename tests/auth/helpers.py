@@ -38,13 +38,15 @@ class RewritingTransport(httpx.AsyncBaseTransport):
     IdP's token response, to play a provider (or a man in the middle) that misbehaves."""
 
     def __init__(self) -> None:
-        self.inner = httpx.ASGITransport(app=lambda *_: None)
+        self.inner: httpx.ASGITransport | None = None
         self.token_rewriter: TokenRewriter | None = None
 
     def attach(self, app: Litestar) -> None:
-        self.inner.app = app
+        self.inner = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # Litestar is ASGI
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.inner is None:
+            raise RuntimeError("attach the app first")
         response = await self.inner.handle_async_request(request)
         if self.token_rewriter is None or not request.url.path.endswith("/test-idp/token"):
             return response

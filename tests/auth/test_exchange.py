@@ -78,7 +78,7 @@ async def test_token_for_one_audience_is_refused_by_another(
 def test_exchange_with_assertion_signed_by_another_key_is_refused(
     client: TestClient[Litestar], guardian_cookie: str, portal_key: OKPKey
 ) -> None:
-    impostor = OKPKey.generate_key("Ed25519", parameters={"kid": portal_key.kid})
+    impostor = OKPKey.generate_key("Ed25519", parameters={"kid": str(portal_key.kid)})
     response = _exchange(
         client, portal_key, guardian_cookie, client_assertion=portal_assertion(impostor)
     )

@@ -158,7 +158,7 @@ def _idp_key(settings: Settings) -> RSAKey:
 def test_id_token_signed_by_another_key_is_refused(
     client: TestClient[Litestar], transport: RewritingTransport, settings: Settings
 ) -> None:
-    impostor = RSAKey.generate_key(2048, parameters={"kid": _idp_key(settings).kid})
+    impostor = RSAKey.generate_key(2048, parameters={"kid": str(_idp_key(settings).kid)})
     transport.token_rewriter = lambda body: (
         body | {"id_token": _resign(_claims(body["id_token"]), impostor)}
     )
@@ -192,8 +192,10 @@ def test_wrong_nonce_is_refused(
     transport.token_rewriter = lambda body: (
         body | {"id_token": _resign(_claims(body["id_token"]) | {"nonce": "another-nonce"}, key)}
     )
-    response = log_in(client, "guardian", KARI)
+    with caplog.at_level(logging.WARNING, logger="stafett.auth.login"):
+        response = log_in(client, "guardian", KARI)
     assert response.status_code == 400
+    assert "Invalid claim: 'nonce'" in caplog.text  # the signature is good; the nonce is not
     assert "stafett_session" not in client.cookies
 
 

@@ -57,7 +57,7 @@ def test_valid_id_token_is_accepted(idp_key: RSAKey) -> None:
 
 
 def test_id_token_signed_by_another_key_is_refused(idp_key: RSAKey) -> None:
-    other = RSAKey.generate_key(2048, parameters={"kid": idp_key.kid})
+    other = RSAKey.generate_key(2048, parameters={"kid": str(idp_key.kid)})
     with pytest.raises(LoginError):
         _validate(_sign(other, _claims()), idp_key)
 

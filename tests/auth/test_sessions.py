@@ -12,6 +12,8 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.auth.custody import LocalKek
+from services.auth.directory import DirectoryService
 from services.auth.models import SessionRow
 from services.auth.sessions import NewSession, SessionStore
 from services.auth.settings import Settings
@@ -69,9 +71,6 @@ def test_sealed_session_secrets_do_not_open_without_the_cookie_secret(
             idle_seconds=60,
             absolute_seconds=600,
         )
-        from services.auth.directory import DirectoryService
-        from services.auth.custody import LocalKek
-
         directory = DirectoryService(
             async_sessionmaker(engine, expire_on_commit=False), LocalKek(b"k" * 32), b"h" * 32
         )

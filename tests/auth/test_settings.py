@@ -33,6 +33,12 @@ def test_local_defaults_use_the_built_in_test_idp() -> None:
     assert settings.session_cookie_name == "stafett_session"
     assert settings.database_url == "sqlite+aiosqlite:///var/auth.db"
     assert settings.kek_file == Path("var/keys/kek")
+    assert settings.portal_client_jwks_file == Path("var/keys/portal-client.public.json")
+
+
+def test_portal_jwks_lies_beside_the_portal_key_unless_given() -> None:
+    settings = Settings.from_env({"STAFETT_PORTAL_CLIENT_KEY_FILE": "/etc/stafett/portal.json"})
+    assert settings.portal_client_jwks_file == Path("/etc/stafett/portal.public.json")
 
 
 def test_test_idp_refuses_to_start_in_production_mode() -> None:

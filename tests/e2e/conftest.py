@@ -29,7 +29,7 @@ def chromium_path() -> str | None:
     return os.environ.get("STAFETT_CHROMIUM") or shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's loop must be gone before other modules run
 def browser() -> Iterator[Browser]:
     executable = chromium_path()
     if executable is None:
