@@ -54,6 +54,7 @@ class ServiceClaims(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     nbf: int
     exp: int
     service: str | None = None  # the service unit a staff member acts for
+    admin: bool = False  # a municipal administrator (staff only): keeps services and staff
 
 
 class RemoteKeySet:
