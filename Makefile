@@ -5,9 +5,11 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
+BENCH_DB    ?= sqlite
+BENCH_ARGS  ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test demo lint typecheck unit clean
+.PHONY: help run test demo lint typecheck unit bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +50,9 @@ test: lint typecheck ## the whole test suite: lint, types, unit, integration and
 		echo "== the same suite on PostgreSQL ($$STAFETT_TEST_POSTGRES_URL)"; \
 		$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS); \
 	fi
+
+bench: $(RUNTIME_STAMP) ## load-test logg over HTTP with wrk against a bare floor app, ~4 min (BENCH_DB=postgres, BENCH_ARGS=--seconds 3)
+	$(BIN)/python -m bench --db $(BENCH_DB) $(BENCH_ARGS)
 
 clean: ## remove local data (./var) and test artefacts
 	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -47,8 +47,16 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
 class ProblemError(HTTPException):
     """Raise to answer with a problem of a stable `slug` type."""
 
-    def __init__(self, status_code: int, slug: str, title: str, detail: str | None = None) -> None:
-        super().__init__(status_code=status_code, detail=detail or title)
+    def __init__(
+        self,
+        status_code: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=detail or title, headers=headers)
         self.slug = slug
         self.title = title
         self.problem_detail = detail

@@ -2,8 +2,10 @@
 
 Every verification option is spelled out: the algorithm is pinned to Ed25519 (RFC 8037 and the
 fully-specified name from RFC 9864), the key must come from auth's published JWKS by `kid`, and
-`iss`, `aud`, `exp`, `nbf` and `iat` are required and checked. Anything else is refused with
-`TokenError`, whose message is safe to show to the caller.
+`iss`, `aud`, `sub`, `jti`, `exp`, `nbf` and `iat` are required and checked, the header's `typ` must
+be `at+jwt` (RFC 9068 §4), and the token may live at most `MAX_TOKEN_LIFETIME` seconds
+(`exp - iat`). With a replay cache (shared.replay) each `jti` is accepted once. Anything else is
+refused with `TokenError`, whose message is safe to show to the caller.
 """
 
 from __future__ import annotations
@@ -18,19 +20,28 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from shared.replay import ReplayCache
+
 __all__ = [
+    "ACCESS_TOKEN_TYP",
     "MAX_TOKEN_LIFETIME",
     "SERVICE_TOKEN_ALG",
+    "TOKEN_LEEWAY",
+    "KeySetSource",
     "RemoteKeySet",
     "ServiceClaims",
     "ServiceTokenVerifier",
+    "SigningKeysUnavailableError",
     "TokenError",
+    "TokenReplayedError",
     "UnverifiedToken",
 ]
 
 SERVICE_TOKEN_ALG = "Ed25519"  # noqa: S105 - an algorithm name, not a secret
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type (RFC 9068 §2.1), not a secret
 MAX_TOKEN_LIFETIME = 300
-_LEEWAY = 30
+TOKEN_LEEWAY = 30  # seconds of clock skew allowed on exp, nbf and iat
+_MAX_JTI_LENGTH = 128
 
 UnverifiedToken = str
 Role = Literal["guardian", "staff"]
@@ -38,6 +49,14 @@ Role = Literal["guardian", "staff"]
 
 class TokenError(Exception):
     """The token is missing, malformed, expired, for another audience or not signed by auth."""
+
+
+class TokenReplayedError(TokenError):
+    """The token is authentic and current, but its `jti` has been used before."""
+
+
+class SigningKeysUnavailableError(TokenError):
+    """auth's public keys could not be fetched: no token can be checked (a 503, not a 401)."""
 
 
 class ServiceClaims(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -58,32 +77,47 @@ class ServiceClaims(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 
 
 class RemoteKeySet:
-    """auth's JWKS, fetched over HTTP, cached, and fetched again when an unknown `kid` shows up
-    (at most once per `min_refetch_seconds`, so a flood of bogus kids cannot hammer auth)."""
+    """auth's JWKS, fetched over HTTP and cached. It is fetched again when an unknown `kid` shows
+    up (at most once per `min_refetch_seconds`, so a flood of bogus kids cannot hammer auth) and
+    when the cached copy is older than `max_age_seconds`, so a key auth has retired stops being
+    accepted within that time. A failed fetch raises SigningKeysUnavailableError: fail closed."""
 
     def __init__(
-        self, url: str, client: httpx.AsyncClient, *, min_refetch_seconds: float = 10.0
+        self,
+        url: str,
+        client: httpx.AsyncClient,
+        *,
+        min_refetch_seconds: float = 10.0,
+        max_age_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = url
         self._client = client
         self._min_refetch = min_refetch_seconds
+        self._max_age = max_age_seconds
+        self._clock = clock
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
 
     async def key_set(self, kid: str | None) -> KeySet:
-        now = time.monotonic()
+        now = self._clock()
+        age = now - self._fetched_at
         known = self._keys is not None and kid is not None and _has_kid(self._keys, kid)
-        if not known and (self._keys is None or now - self._fetched_at >= self._min_refetch):
+        stale = self._keys is None or age >= self._max_age
+        if stale or (not known and age >= self._min_refetch):
             try:
                 response = await self._client.get(self._url, timeout=5.0)
                 response.raise_for_status()
                 self._keys = KeySet.import_key_set(response.json())
             except (httpx.HTTPError, ValueError, JoseError) as error:
-                # Fail closed: without auth's keys no token can be accepted.
-                raise TokenError("auth's signing keys could not be fetched") from error
+                # Fail closed: without auth's current keys no token can be accepted.
+                self._keys = None
+                raise SigningKeysUnavailableError(
+                    "auth's signing keys could not be fetched"
+                ) from error
             self._fetched_at = now
         if self._keys is None:  # pragma: no cover - raise_for_status above
-            raise TokenError("no signing keys available")
+            raise SigningKeysUnavailableError("no signing keys available")
         return self._keys
 
 
@@ -94,15 +128,32 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 KeySetSource = Callable[[str | None], Awaitable[KeySet]]
 
 
-class ServiceTokenVerifier:
-    """Verifies bearer tokens meant for one audience."""
+def _now() -> int:
+    return int(time.time())
 
-    def __init__(self, *, issuer: str, audience: str, key_source: KeySetSource) -> None:
+
+class ServiceTokenVerifier:
+    """Verifies bearer tokens meant for one audience (RFC 9068 §4, narrowed)."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        key_source: KeySetSource,
+        replay_cache: ReplayCache | None,
+        clock: Callable[[], int] = _now,
+    ) -> None:
+        """`replay_cache=None` must be passed explicitly and means: a token may be used again
+        while it is valid. Services that accept calls pass a shared.replay cache."""
         self._issuer = issuer
         self._audience = audience
         self._key_source = key_source
+        self._replay_cache = replay_cache
+        self._clock = clock
         self._registry = jwt.JWTClaimsRegistry(
-            leeway=_LEEWAY,
+            now=clock,
+            leeway=TOKEN_LEEWAY,
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience},
             sub={"essential": True},
@@ -113,13 +164,33 @@ class ServiceTokenVerifier:
         )
 
     async def verify(self, unverified_token: UnverifiedToken) -> ServiceClaims:
-        """Return the claims if and only if the token is authentic, current and for us."""
+        """Return the claims if and only if the token is authentic, current, for us, and (with
+        a replay cache) presented for the first time.
+
+        Checked, in this order: compact JWS; header `alg` is exactly Ed25519 (so `none`, HS256
+        and every other algorithm are refused before any key is touched); header `typ` is
+        at+jwt; header `kid` names a key in auth's JWKS; the signature; `iss` and `aud` equal
+        ours (a single audience string: a token for several audiences is refused); `sub`, `jti`,
+        `exp`, `nbf`, `iat` present; `exp` not passed and `nbf`/`iat` not in the future, each
+        with TOKEN_LEEWAY seconds of skew; `exp - iat` at most MAX_TOKEN_LIFETIME; the claim
+        types of ServiceClaims; `admin` only for staff; then the jti is spent in the replay cache.
+
+        Raises TokenError (TokenReplayedError for a replay, SigningKeysUnavailableError when
+        auth's keys cannot be fetched). Raises shared.replay.ReplayCacheUnavailableError when
+        the replay cache cannot answer: callers must refuse the request. Does not check `acr`,
+        `role` or `service` against any policy: that is the caller's job."""
         try:
             header = jws.extract_compact(unverified_token.encode("ascii")).protected
         except (JoseError, ValueError, UnicodeEncodeError) as error:
             raise TokenError("the token is not a compact JWS") from error
         if header.get("alg") != SERVICE_TOKEN_ALG:
             raise TokenError(f"the token must be signed with {SERVICE_TOKEN_ALG}")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in {
+            ACCESS_TOKEN_TYP,
+            f"application/{ACCESS_TOKEN_TYP}",
+        }:
+            raise TokenError(f"the token's typ must be {ACCESS_TOKEN_TYP}")
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise TokenError("the token names no signing key")
@@ -129,10 +200,20 @@ class ServiceTokenVerifier:
             self._registry.validate(token.claims)
         except JoseError as error:
             raise TokenError(f"the token was refused: {error.error}") from error
-        claims = token.claims
-        if claims["exp"] - claims["iat"] > MAX_TOKEN_LIFETIME:
-            raise TokenError("the token lives longer than allowed")
+        except ValueError as error:  # a claim of the wrong type, e.g. a string `exp`
+            raise TokenError("the token's claims are malformed") from error
         try:
-            return msgspec.convert(claims, ServiceClaims)
+            claims = msgspec.convert(token.claims, ServiceClaims)
         except msgspec.ValidationError as error:
             raise TokenError(f"the token's claims are incomplete: {error}") from error
+        if claims.exp - claims.iat > MAX_TOKEN_LIFETIME or claims.exp <= claims.nbf:
+            raise TokenError("the token lives longer than allowed")
+        if not 0 < len(claims.jti) <= _MAX_JTI_LENGTH:
+            raise TokenError("the token's jti is not usable")
+        if claims.admin and claims.role != "staff":
+            raise TokenError("only staff can be administrators")
+        if self._replay_cache is not None and not await self._replay_cache.first_use(
+            claims.jti, claims.exp + TOKEN_LEEWAY
+        ):
+            raise TokenReplayedError("the token has already been used")
+        return claims

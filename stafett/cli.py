@@ -31,6 +31,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="fill a running instance with demo logs")
     demo.add_argument("--file", help="the demo data file (default: deploy/demo/demo.json)")
 
+    keys = commands.add_parser("keys", help="manage auth's service-token signing keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands.add_parser(
+        "rotate", help="publish a new signing key now; it signs after the publish-ahead time"
+    )
+
+    audit = commands.add_parser("audit", help="check logg's access log (innsynslogg)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser(
+        "verify", help="recompute every hash chain and check the signed heads (exit 1 if broken)"
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry ids, not news
@@ -44,10 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             migrate_services(args.services or SERVICE_NAMES, os.environ)
             return 0
+        if args.command == "audit":
+            from stafett.audit import verify_command
+
+            return verify_command(os.environ)
         if args.command == "demo":
             from stafett.demo import run_demo
 
             return run_demo(os.environ, args.file)
+        if args.command == "keys":
+            return _rotate_keys()
     except (SettingsError, ValueError) as error:
         print(f"stafett: configuration error: {error}", file=sys.stderr)
         return 2
@@ -63,6 +81,19 @@ def migrate_services(names: Sequence[str], environ: Mapping[str, str]) -> None:
             continue
         settings = spec.load_settings(environ)
         upgrade_to_head(settings.database_url, spec.migrations_dir)
+
+
+def _rotate_keys() -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from services.auth.settings import Settings as AuthSettings
+    from services.auth.signing_keys import rotate_signing_key
+
+    key = asyncio.run(rotate_signing_key(AuthSettings.from_env(os.environ)))
+    signs_from = datetime.fromtimestamp(key.signs_from, UTC).isoformat(timespec="seconds")
+    print(f"signing key {key.kid} (generation {key.generation}) published; signs from {signs_from}")
+    return 0
 
 
 def _serve(name: str, *, migrate: bool) -> int:

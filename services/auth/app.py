@@ -17,13 +17,26 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from services.auth.clients import ClientAuthenticator
 from services.auth.custody import LocalKek
 from services.auth.directory import DirectoryController, DirectoryService
+from services.auth.directory_admin import DirectoryAdminController, DirectoryAdminService
 from services.auth.exchange import exchange_token, session_context
+from services.auth.frontchannel import frontchannel_logout
 from services.auth.health import healthz
 from services.auth.jwk_files import load_or_create_rsa_jwk
-from services.auth.login import LoginService, callback, login, logout, logout_done
-from services.auth.oidc import LoginKind, ProviderConfig, RelyingParty
-from services.auth.sessions import SessionStore
+from services.auth.login import (
+    LoginService,
+    callback,
+    configured_providers,
+    login,
+    logout,
+    logout_done,
+)
+from services.auth.models import Base, UsedAccessTokenRow
+from services.auth.oidc import ProviderConfig, RelyingParty
+from services.auth.ratelimit import build_rate_limiter, rate_limit_hook
+from services.auth.security_headers import auth_header_policy
+from services.auth.session_stores import build_session_store
 from services.auth.settings import AUTH_AUDIENCE, PORTAL_CLIENT_ID, Settings
+from services.auth.signing_keys import SigningKeyRing
 from services.auth.test_idp.provider import (
     RegisteredClient,
     TestIdentityProvider,
@@ -31,7 +44,9 @@ from services.auth.test_idp.provider import (
 )
 from services.auth.tokens import ServiceTokenIssuer, bearer_claims, jwks
 from shared.db import create_engine
+from shared.http_security import security_headers_hook
 from shared.problems import problem_exception_handlers
+from shared.replay import choose_replay_cache
 from shared.settings import Mode, SettingsError, load_or_create_secret
 
 __all__ = ["MAX_REQUEST_BODY", "create_app"]
@@ -62,29 +77,27 @@ def create_app(
     http = httpx.AsyncClient(transport=http_transport, follow_redirects=False)
 
     directory = DirectoryService(sessionmaker, custody, pid_hmac_key)
-    sessions = SessionStore(
-        sessionmaker,
-        idle_seconds=settings.session_idle_seconds,
-        absolute_seconds=settings.session_absolute_seconds,
+    sessions = build_session_store(settings, sessionmaker)
+    rate_limiter = build_rate_limiter(settings, sessionmaker)
+    signing_keys = SigningKeyRing(
+        sessionmaker, custody, rotation_seconds=settings.token_key_rotation_hours * 3600
     )
-    token_issuer = ServiceTokenIssuer(sessionmaker, custody, issuer=settings.auth_url)
+    token_issuer = ServiceTokenIssuer(signing_keys, issuer=settings.auth_url)
+    # One-shot bearer tokens on the directory; the database decides across instances.
+    replay_cache = choose_replay_cache(
+        namespace=AUTH_AUDIENCE,
+        database_url=settings.database_url,
+        redis=None,
+        engine=engine,
+        table=Base.metadata.tables[UsedAccessTokenRow.__tablename__],
+    )
     clients = ClientAuthenticator(
         sessionmaker,
         client_id=PORTAL_CLIENT_ID,
         jwks_file=settings.portal_client_jwks_file,
         audiences=[settings.auth_url, f"{settings.auth_url}/token"],
     )
-    providers: dict[LoginKind, ProviderConfig] = {
-        "guardian": ProviderConfig(
-            "guardian", settings.idporten_issuer, settings.idporten_client_id, settings.guardian_acr
-        ),
-        "staff": ProviderConfig(
-            "staff",
-            settings.ansattporten_issuer,
-            settings.ansattporten_client_id,
-            settings.staff_acr,
-        ),
-    }
+    providers = configured_providers(settings)
     relying_party = RelyingParty(
         providers, client_key=client_key, redirect_uri=settings.callback_url, http=http
     )
@@ -95,21 +108,24 @@ def create_app(
         callback,
         logout,
         logout_done,
+        frontchannel_logout,
         exchange_token,
         session_context,
         jwks,
         healthz,
         DirectoryController,
+        DirectoryAdminController,
     ]
     dependencies = {
         "settings": _value(settings),
         "engine": _value(engine),
         "directory": _value(directory),
+        "directory_admin": _value(DirectoryAdminService(sessionmaker, directory)),
         "sessions": _value(sessions),
         "token_issuer": _value(token_issuer),
         "clients": _value(clients),
         "login_service": _value(login_service),
-        "auth_verifier": _value(token_issuer.verifier(AUTH_AUDIENCE)),
+        "auth_verifier": _value(token_issuer.verifier(AUTH_AUDIENCE, replay_cache=replay_cache)),
         "caller": Provide(bearer_claims),
     }
     if settings.test_idp:
@@ -124,6 +140,8 @@ def create_app(
 
     async def stop() -> None:
         await http.aclose()
+        await sessions.close()
+        await rate_limiter.close()
         await engine.dispose()
 
     return Litestar(
@@ -132,6 +150,8 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
         exception_handlers=problem_exception_handlers(),
+        before_request=rate_limit_hook(rate_limiter, settings),
+        before_send=[security_headers_hook(auth_header_policy(settings))],
         template_config=TemplateConfig(directory=_TEMPLATES, engine=JinjaTemplateEngine),
         request_max_body_size=MAX_REQUEST_BODY,
     )
@@ -153,6 +173,7 @@ def _test_identity_provider(
                     keys=KeySet([public_client_key]),
                     redirect_uris=frozenset({settings.callback_url}),
                     post_logout_redirect_uris=frozenset({settings.post_logout_redirect_url}),
+                    frontchannel_logout_uri=settings.frontchannel_logout_url,
                 )
             )
     return provider

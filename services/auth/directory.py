@@ -1,5 +1,5 @@
-"""The directory: persons (by a keyed hash of their fødselsnummer), service units, and the
-custody of their participant keys.
+"""The directory: persons (by a keyed hash of their fødselsnummer), service units, the staff
+who work for them (one person may work for several), and the custody of their participant keys.
 
 The fødselsnummer (`pid`) is never stored: only HMAC-SHA256 under a secret kept outside the
 database, so the directory can find a person again without being able to list who they are.
@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "PersonView",
     "PrincipalView",
     "ServiceUnitView",
+    "is_acting_admin",
     "is_valid_fodselsnummer",
 ]
 
@@ -62,7 +64,19 @@ def is_valid_fodselsnummer(pid: str) -> bool:
 
 
 class NotInStaffDirectoryError(Exception):
-    """A staff login by someone the staff directory does not know."""
+    """A staff login by someone the staff directory does not know, or no longer lets in."""
+
+
+def is_acting_admin(person: models.PersonRow, role: str) -> bool:
+    """True only for an active staff member flagged as administrator, logged in as staff: what
+    the `admin` claim of a service token and the session context may say. Read from the
+    directory each time, so a revoked flag or a deactivation takes effect at the next token."""
+    return (
+        role == "staff"
+        and person.kind == "staff"
+        and bool(person.admin)
+        and person.deactivated_at is None
+    )
 
 
 class PersonLookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -131,62 +145,82 @@ class DirectoryService:
         raw = self._custody.unseal(unit.sealed_private_keys, owner_aad("service", unit.id))
         return ParticipantKeys.from_bytes(raw)
 
+    def new_service_unit_row(self, service_id: str, name: str, now: int) -> models.ServiceUnitRow:
+        """A unit row with fresh participant keys, sealed under the KEK (not yet stored)."""
+        seal = self._new_keys("service", service_id)
+        return models.ServiceUnitRow(
+            id=service_id,
+            name=name,
+            hpke_public=seal.public_hpke,
+            sign_public=seal.public_sign,
+            sealed_private_keys=seal.sealed,
+            created_at=now,
+        )
+
+    def new_person_row(self, pid: str, name: str, kind: str, now: int) -> models.PersonRow:
+        """A person row under a fresh subject with fresh sealed keys (not yet stored)."""
+        subject = "p_" + secrets.token_urlsafe(16)
+        seal = self._new_keys("person", subject)
+        return models.PersonRow(
+            subject=subject,
+            pid_hmac=self.pid_hmac(pid),
+            name=name,
+            kind=kind,
+            admin=False,
+            hpke_public=seal.public_hpke,
+            sign_public=seal.public_sign,
+            sealed_private_keys=seal.sealed,
+            created_at=now,
+            updated_at=now,
+        )
+
     async def ensure_service_unit(self, service_id: str, name: str) -> None:
         """Create the unit with fresh keys unless it exists; safe to run concurrently."""
         async with self._sessionmaker() as db:
             if await models.get_service_unit(db, service_id) is not None:
                 return
-            seal = self._new_keys("service", service_id)
-            db.add(
-                models.ServiceUnitRow(
-                    id=service_id,
-                    name=name,
-                    hpke_public=seal.public_hpke,
-                    sign_public=seal.public_sign,
-                    sealed_private_keys=seal.sealed,
-                    created_at=int(time.time()),
-                )
-            )
+            db.add(self.new_service_unit_row(service_id, name, int(time.time())))
             try:
                 await db.commit()
             except IntegrityError:  # another process created it at the same moment
                 await db.rollback()
 
-    async def ensure_staff_member(self, pid: str, name: str, service_id: str) -> None:
-        """Register a staff member for a service unit unless the pid is already known."""
-        await self._create_person(pid, name, "staff", service_id)
+    async def ensure_staff_member(
+        self, pid: str, name: str, service_ids: Sequence[str], *, admin: bool = False
+    ) -> None:
+        """Register a staff member for service units unless the pid is already known."""
+        async with self._sessionmaker() as db:
+            if await models.find_person_by_pid_hmac(db, self.pid_hmac(pid)) is not None:
+                return
+            now = int(time.time())
+            person = self.new_person_row(pid, name, "staff", now)
+            person.admin = admin
+            db.add(person)
+            try:
+                await db.flush()
+                await models.set_staff_memberships(db, person.subject, service_ids, now)
+                await db.commit()
+            except IntegrityError:  # another process seeded the same person at once
+                await db.rollback()
 
     async def seed_local_directory(self) -> None:
         """The synthetic service units and staff of local mode; idempotent."""
         for unit in SYNTHETIC_SERVICE_UNITS:
             await self.ensure_service_unit(unit.id, unit.name)
         for person in SYNTHETIC_PERSONS:
-            if person.kind == "staff" and person.service_id is not None:
-                await self.ensure_staff_member(person.pid, person.name, person.service_id)
+            if person.kind == "staff" and (person.service_id is not None or person.admin):
+                service_ids = [person.service_id] if person.service_id is not None else []
+                await self.ensure_staff_member(
+                    person.pid, person.name, service_ids, admin=person.admin
+                )
 
-    async def _create_person(
-        self, pid: str, name: str, kind: str, service_id: str | None
-    ) -> models.PersonRow:
+    async def _create_person(self, pid: str, name: str, kind: str) -> models.PersonRow:
         pid_hmac = self.pid_hmac(pid)
         async with self._sessionmaker() as db:
             existing = await models.find_person_by_pid_hmac(db, pid_hmac)
             if existing is not None:
                 return existing
-            subject = "p_" + secrets.token_urlsafe(16)
-            seal = self._new_keys("person", subject)
-            now = int(time.time())
-            person = models.PersonRow(
-                subject=subject,
-                pid_hmac=pid_hmac,
-                name=name,
-                kind=kind,
-                service_id=service_id,
-                hpke_public=seal.public_hpke,
-                sign_public=seal.public_sign,
-                sealed_private_keys=seal.sealed,
-                created_at=now,
-                updated_at=now,
-            )
+            person = self.new_person_row(pid, name, kind, int(time.time()))
             db.add(person)
             try:
                 await db.commit()
@@ -203,22 +237,27 @@ class DirectoryService:
     async def person_for_login(
         self, pid: str, name: str | None, kind: Literal["guardian", "staff"]
     ) -> tuple[models.PersonRow, models.ServiceUnitRow | None]:
-        """The person behind a verified login, and (for staff) their service unit.
+        """The person behind a verified login, and (for staff) the service unit they act for.
 
         A guardian logging in for the first time is created; the name the identity provider
         gives replaces a placeholder. A staff login is refused with NotInStaffDirectoryError
-        unless the pid belongs to a registered staff member of a known service unit.
+        unless the pid belongs to an active staff member who works for an active service unit
+        (or is an administrator, who may log in without one). A staff member of several units
+        acts for the one they were first registered for (the oldest membership).
         """
         if kind == "staff":
             async with self._sessionmaker() as db:
                 person = await models.find_person_by_pid_hmac(db, self.pid_hmac(pid))
-                if person is None or person.kind != "staff" or person.service_id is None:
+                if person is None or person.kind != "staff" or person.deactivated_at is not None:
                     raise NotInStaffDirectoryError
-                unit = await models.get_service_unit(db, person.service_id)
-                if unit is None:
-                    raise NotInStaffDirectoryError
-                return person, unit
-        person = await self._create_person(pid, name or UNKNOWN_GUARDIAN_NAME, "guardian", None)
+                for service_id in await models.staff_service_ids(db, person.subject):
+                    unit = await models.get_service_unit(db, service_id)
+                    if unit is not None and unit.deactivated_at is None:
+                        return person, unit
+                if is_acting_admin(person, "staff"):
+                    return person, None
+                raise NotInStaffDirectoryError
+        person = await self._create_person(pid, name or UNKNOWN_GUARDIAN_NAME, "guardian")
         if name and person.name != name:
             async with self._sessionmaker() as db:
                 stored = await models.get_person(db, person.subject)
@@ -231,12 +270,17 @@ class DirectoryService:
 
     async def lookup_guardian(self, pid: str) -> models.PersonRow:
         """The person with this fødselsnummer, created (with fresh sealed keys) if unknown."""
-        return await self._create_person(pid, UNKNOWN_GUARDIAN_NAME, "guardian", None)
+        return await self._create_person(pid, UNKNOWN_GUARDIAN_NAME, "guardian")
 
     async def service_units(self) -> list[ServiceUnitView]:
+        """The active service units (a deactivated unit can no longer be added to a log)."""
         async with self._sessionmaker() as db:
             rows = await models.list_service_units(db)
-        return [ServiceUnitView(r.id, r.name, r.hpke_public, r.sign_public) for r in rows]
+        return [
+            ServiceUnitView(r.id, r.name, r.hpke_public, r.sign_public)
+            for r in rows
+            if r.deactivated_at is None
+        ]
 
     async def service_unit(self, service_id: str) -> models.ServiceUnitRow | None:
         async with self._sessionmaker() as db:

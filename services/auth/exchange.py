@@ -1,7 +1,26 @@
-"""The portal's endpoints: token exchange (RFC 8693 shape) and the session context.
+"""The portal's endpoints: token exchange (RFC 8693) and the session context.
 
 Both authenticate the portal with `private_key_jwt` and take the browser's session cookie value as
-the subject token. Errors follow RFC 6749 §5.2: JSON `{error, error_description}`.
+the subject token. Errors follow RFC 6749 §5.2: JSON `{error, error_description}`, no-store.
+Server to server only: no cookie is read, so a forged browser request has nothing to borrow (no
+CSRF defence needed; see services.auth.csrf). Rate limits: services.auth.ratelimit.
+
+Token exchange, as RFC 8693 §2 has it, narrowed to what stafettlogg needs:
+
+- `grant_type` must be `urn:ietf:params:oauth:grant-type:token-exchange`
+  (missing: `invalid_request`; another grant: `unsupported_grant_type`).
+- the client authenticates (`private_key_jwt`, RFC 7523); failure: 401 `invalid_client`.
+- `subject_token_type` is required and must be `urn:stafettlogg:token-type:session`;
+  `subject_token` is the session cookie value. A missing, unknown or expired session, or a person
+  who no longer exists or is deactivated: `invalid_request` (§2.2.2 requires that code for an
+  invalid subject token; `invalid_grant` is not used here).
+- the target is exactly one service, named by `audience` (a logical name: `stafett-logg` or
+  `stafett-auth`) or by `resource` (its absolute base URL, RFC 8707), or both naming the same one.
+  None: `invalid_request`; an unknown one, several, or two that disagree: `invalid_target`.
+- `requested_token_type`, if sent, must be the access-token type; `scope` is not supported
+  (`invalid_scope`); `actor_token` (delegation) is not supported (`invalid_request`).
+- the answer: `access_token`, `issued_token_type` =
+  `urn:ietf:params:oauth:token-type:access_token`, `token_type` = `Bearer`, `expires_in` (≤ 300).
 """
 
 from __future__ import annotations
@@ -11,11 +30,12 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
 
 from services.auth.clients import ClientAuthenticator, ClientAuthError, Clients
-from services.auth.directory import Directory
+from services.auth.directory import Directory, is_acting_admin
 from services.auth.sessions import ActiveSession, Sessions, SessionStore
-from services.auth.settings import AUTH_AUDIENCE, LOGG_AUDIENCE
+from services.auth.settings import AUTH_AUDIENCE, LOGG_AUDIENCE, Settings
 from services.auth.tokens import TokenIssuer
 
 __all__ = [
@@ -58,6 +78,7 @@ class SessionContext(msgspec.Struct, frozen=True):
     keys: bytes  # ParticipantKeys.to_bytes() of the person (base64 on the wire)
     service_keys: bytes | None  # the staff member's service unit's keys
     expires_at: int  # Unix seconds: the earlier of the idle and the absolute limit
+    admin: bool = False  # an active municipal administrator (staff only), from the directory
 
 
 class _OAuthError(Exception):
@@ -79,7 +100,11 @@ def _error_response(error: _OAuthError) -> Response[dict[str, str]]:
     )
 
 
-async def _read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
+async def _read_form(
+    request: Request[Any, Any, Any], *, targets: dict[str, list[str]] | None = None
+) -> dict[str, str]:
+    """The form's parameters, each sent once. With `targets`, the values of `audience` and
+    `resource` (which RFC 8693 lets repeat) are collected there instead."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/x-www-form-urlencoded"):
         raise _OAuthError(400, "invalid_request", "send application/x-www-form-urlencoded")
@@ -87,10 +112,37 @@ async def _read_form(request: Request[Any, Any, Any]) -> dict[str, str]:
     single: dict[str, str] = {}
     for key in form:
         values = form.getall(key)
-        if len(values) != 1 or not isinstance(values[0], str):
+        if not all(isinstance(value, str) for value in values):
+            raise _OAuthError(400, "invalid_request", f"{key} must be text")
+        if targets is not None and key in {"audience", "resource"}:
+            targets[key] = [str(value) for value in values]
+            continue
+        if len(values) != 1:
             raise _OAuthError(400, "invalid_request", f"{key} must be sent exactly once")
         single[key] = values[0]
     return single
+
+
+def _target_audience(targets: dict[str, list[str]], settings: Settings) -> str:
+    """The one audience the client asks for, by `audience` and/or `resource` (RFC 8693 §2.1)."""
+    by_resource = {settings.logg_url: LOGG_AUDIENCE, settings.auth_url: AUTH_AUDIENCE}
+    named: set[str] = set()
+    for audience in targets.get("audience", []):
+        if audience not in _AUDIENCES:
+            raise _OAuthError(
+                400, "invalid_target", "audience must be stafett-logg or stafett-auth"
+            )
+        named.add(audience)
+    for resource in targets.get("resource", []):
+        served = by_resource.get(resource.rstrip("/"))
+        if served is None:
+            raise _OAuthError(400, "invalid_target", "resource names no service auth issues for")
+        named.add(served)
+    if not named:
+        raise _OAuthError(400, "invalid_request", "name the target service with audience")
+    if len(named) != 1 or sum(len(values) for values in targets.values()) > 2:
+        raise _OAuthError(400, "invalid_target", "a token is for exactly one service")
+    return named.pop()
 
 
 async def _authenticated_session(
@@ -99,12 +151,15 @@ async def _authenticated_session(
     sessions: SessionStore,
     *,
     unknown_session_status: int,
+    unknown_session_error: str = "invalid_grant",
+    require_token_type: bool = False,
 ) -> ActiveSession:
     try:
         await clients.authenticate(form)
     except ClientAuthError as error:
         raise _OAuthError(401, "invalid_client", str(error)) from error
-    subject_token_type = form.get("subject_token_type", SESSION_TOKEN_TYPE)
+    default_type = None if require_token_type else SESSION_TOKEN_TYPE
+    subject_token_type = form.get("subject_token_type", default_type)
     if subject_token_type != SESSION_TOKEN_TYPE:
         raise _OAuthError(
             400, "invalid_request", f"subject_token_type must be {SESSION_TOKEN_TYPE}"
@@ -115,7 +170,7 @@ async def _authenticated_session(
     session = await sessions.open(subject_token)
     if session is None:
         raise _OAuthError(
-            unknown_session_status, "invalid_grant", "the session is unknown or expired"
+            unknown_session_status, unknown_session_error, "the session is unknown or expired"
         )
     return session
 
@@ -123,32 +178,54 @@ async def _authenticated_session(
 @post("/token", status_code=200)
 async def exchange_token(
     request: Request[Any, Any, Any],
+    settings: NamedDependency[Settings],
     clients: Clients,
     sessions: Sessions,
     directory: Directory,
     token_issuer: TokenIssuer,
 ) -> Response[Any]:
-    """Exchange the portal's view of a browser session for a service token of one audience."""
+    """Exchange the portal's view of a browser session for a service token of one audience.
+
+    Guarantees: a token only for an authenticated client, a live session whose person exists
+    and is not deactivated, and exactly one audience; a fresh `jti` each time (the token is
+    one-shot at logg and at the directory). Every refusal is an RFC 6749 §5.2 error, never a 500
+    for bad input. Does not rate-limit (see the hardening settings)."""
     try:
-        form = await _read_form(request)
-        if form.get("grant_type") != TOKEN_EXCHANGE_GRANT:
+        targets: dict[str, list[str]] = {}
+        form = await _read_form(request, targets=targets)
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            raise _OAuthError(400, "invalid_request", "grant_type is missing")
+        if grant_type != TOKEN_EXCHANGE_GRANT:
             raise _OAuthError(400, "unsupported_grant_type", "only token exchange is supported")
-        session = await _authenticated_session(form, clients, sessions, unknown_session_status=400)
-        audience = form.get("audience")
-        if audience not in _AUDIENCES:
+        session = await _authenticated_session(
+            form,
+            clients,
+            sessions,
+            unknown_session_status=400,
+            unknown_session_error="invalid_request",
+            require_token_type=True,
+        )
+        if "actor_token" in form or "actor_token_type" in form:
+            raise _OAuthError(400, "invalid_request", "delegation (actor_token) is not supported")
+        if "scope" in form:
+            raise _OAuthError(400, "invalid_scope", "scopes are not supported")
+        if form.get("requested_token_type", ACCESS_TOKEN_TYPE) != ACCESS_TOKEN_TYPE:
             raise _OAuthError(
-                400, "invalid_target", "audience must be stafett-logg or stafett-auth"
+                400, "invalid_request", f"requested_token_type must be {ACCESS_TOKEN_TYPE}"
             )
+        audience = _target_audience(targets, settings)
         person = await directory.person(session.subject)
-        if person is None:
-            raise _OAuthError(400, "invalid_grant", "the session's person no longer exists")
-        token, lifetime = token_issuer.issue(
+        if person is None or person.deactivated_at is not None:
+            raise _OAuthError(400, "invalid_request", "the session's person may not act")
+        token, lifetime = await token_issuer.issue(
             subject=session.subject,
             audience=audience,
             role=session.role,
             acr=session.acr,
             sign_public=person.sign_public,
             service=session.service_id,
+            admin=is_acting_admin(person, session.role),
         )
     except _OAuthError as error:
         return _error_response(error)
@@ -185,5 +262,6 @@ async def session_context(
         keys=session.secrets.person_keys,
         service_keys=session.secrets.service_keys,
         expires_at=session.expires_at,
+        admin=is_acting_admin(person, session.role),
     )
     return Response(context, headers=_NO_STORE)

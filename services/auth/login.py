@@ -22,16 +22,25 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth import models
+from services.auth.csrf import request_is_from_allowed_origin
 from services.auth.directory import DirectoryService, NotInStaffDirectoryError
-from services.auth.oidc import LoginError, LoginKind, RelyingParty
+from services.auth.oidc import (
+    ClientAuthMethod,
+    LoginError,
+    LoginKind,
+    ProviderConfig,
+    RelyingParty,
+)
 from services.auth.sessions import NewSession, SessionStore
 from services.auth.settings import Settings
+from shared.settings import Mode
 
 __all__ = [
     "AuthSettings",
     "Login",
     "LoginService",
     "callback",
+    "configured_providers",
     "is_safe_next_path",
     "login",
     "logout",
@@ -41,6 +50,7 @@ __all__ = [
 _log = logging.getLogger("stafett.auth.login")
 _ATTEMPT_SECONDS = 600
 _NEXT = re.compile(r"^/(?![/\\])[\x21-\x7e]{0,2047}$")
+_SID = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 _MESSAGES: dict[str, tuple[int, str]] = {
     "kind": (400, "Ukjent innloggingstype. Velg innlogging for foresatte eller for ansatte."),
@@ -62,14 +72,57 @@ _MESSAGES: dict[str, tuple[int, str]] = {
         "i kommunen.",
     ),
     "origin": (403, "Forespørselen kom fra en side vi ikke kjenner."),
+    "logout_state": (
+        400,
+        "Vi kunne ikke knytte svaret til utloggingen din. Du er likevel logget ut av "
+        "stafettloggen.",
+    ),
     "provider": (502, "Innloggingstjenesten svarer ikke som den skal. Prøv igjen om litt."),
 }
+
+
+_TITLES = {"origin": "Ikke tillatt", "logout_state": "Utloggingen kunne ikke bekreftes"}
 
 
 def is_safe_next_path(next_path: str) -> bool:
     """True for a relative path on our own site: one leading "/", no scheme, host, backslash,
     whitespace or control character (so it can never redirect to another origin)."""
     return bool(_NEXT.match(next_path))
+
+
+def configured_providers(settings: Settings) -> dict[LoginKind, ProviderConfig]:
+    """The provider for each kind of login: ID-porten for guardians, Ansattporten (or the
+    municipality's own OIDC provider) for staff, with the client authentication configured."""
+
+    def method(name: str) -> ClientAuthMethod:
+        return "client_secret_basic" if name == "client_secret_basic" else "private_key_jwt"
+
+    return {
+        "guardian": ProviderConfig(
+            "guardian",
+            settings.idporten_issuer,
+            settings.idporten_client_id,
+            settings.guardian_acr,
+            client_auth=method(settings.idporten_client_auth),
+            client_secret=(
+                settings.idporten_client_secret.reveal()
+                if settings.idporten_client_secret is not None
+                else None
+            ),
+        ),
+        "staff": ProviderConfig(
+            "staff",
+            settings.ansattporten_issuer,
+            settings.ansattporten_client_id,
+            settings.staff_acr,
+            client_auth=method(settings.ansattporten_client_auth),
+            client_secret=(
+                settings.ansattporten_client_secret.reveal()
+                if settings.ansattporten_client_secret is not None
+                else None
+            ),
+        ),
+    }
 
 
 def _hash(value: str) -> str:
@@ -174,22 +227,35 @@ class LoginService:
         _log.info("login completed for %s as %s", person.subject, provider.kind)
         return CompletedLogin(cookie_value, attempt.next_path)
 
-    async def logout(self, cookie_value: str | None) -> str:
+    async def frontchannel_logout(self, issuer: str | None, sid: str | None) -> int:
+        """End every session that came from the provider login `sid` at `issuer`, whichever
+        browser holds it; returns how many ended. Raises LoginError("frontchannel") unless
+        `issuer` is a configured provider and `sid` is well formed. Anyone who knows a sid can
+        end its sessions: that is the protocol's design, and ending a session is all it does."""
+        if not issuer or issuer not in self._rp.issuers:
+            raise LoginError("frontchannel", "iss is missing or not a configured provider")
+        if not sid or not _SID.match(sid):
+            raise LoginError("frontchannel", "sid is missing or malformed")
+        return await self._sessions.end_sessions_by_sid(issuer, sid)
+
+    async def logout(self, cookie_value: str | None) -> tuple[str, str | None]:
         """End the session and return where to send the browser: the provider's end-session
-        endpoint when there was a session, else the portal's front page."""
+        endpoint (with a fresh `state` for the return, also returned) when there was a
+        session, else the portal's front page (and no state)."""
         front_page = f"{self._settings.portal_url}/"
         if not cookie_value:
-            return front_page
+            return front_page, None
         ended = await self._sessions.end(cookie_value)
         if ended is None:
-            return front_page
+            return front_page, None
+        state = secrets.token_urlsafe(32)
         url = await self._rp.end_session_url(
             ended.idp_issuer,
             ended.secrets.id_token,
-            secrets.token_urlsafe(16),
+            state,
             self._settings.post_logout_redirect_url,
         )
-        return url or front_page
+        return (url, state) if url else (front_page, None)
 
 
 AuthSettings = NamedDependency[Settings]
@@ -201,7 +267,7 @@ def error_page(reason: str, settings: Settings) -> Template:
     return Template(
         template_name="error.html",
         context={
-            "title": "Innloggingen mislyktes" if reason != "origin" else "Ikke tillatt",
+            "title": _TITLES.get(reason, "Innloggingen mislyktes"),
             "message": message,
             "home_url": f"{settings.portal_url}/",
         },
@@ -298,8 +364,12 @@ async def callback(
 
 
 def _origin_allowed(request: Request[Any, Any, Any], settings: Settings) -> bool:
-    origin = request.headers.get("origin")
-    return origin is None or origin in {settings.portal_url, settings.auth_url}
+    # CSRF: see services.auth.csrf (Fetch Metadata, Origin, Referer; required in production).
+    return request_is_from_allowed_origin(
+        request.headers,
+        (settings.portal_url, settings.auth_url),
+        require_evidence=settings.mode is Mode.PRODUCTION,
+    )
 
 
 @post("/logout", status_code=303)
@@ -309,13 +379,32 @@ async def logout(
     """End the session, clear the cookie, and log out at the identity provider too."""
     if not _origin_allowed(request, settings):
         return error_page("origin", settings)
-    url = await login_service.logout(request.cookies.get(settings.session_cookie_name))
+    url, state = await login_service.logout(request.cookies.get(settings.session_cookie_name))
     response: Response[Any] = Redirect(url, status_code=303, headers={"Cache-Control": "no-store"})
     _delete_cookie(response, settings, settings.session_cookie_name)
+    if state is not None:
+        _set_cookie(response, settings, _logout_cookie_name(settings), state, _ATTEMPT_SECONDS)
     return response
 
 
+def _logout_cookie_name(settings: Settings) -> str:
+    return "__Host-stafett_logout" if settings.secure_cookies else "stafett_logout"
+
+
 @get("/logout/done")
-async def logout_done(settings: AuthSettings) -> Redirect:
-    """Where the provider sends the browser after its logout: on to the portal's front page."""
-    return Redirect(f"{settings.portal_url}/", status_code=303)
+async def logout_done(request: Request[Any, Any, Any], settings: AuthSettings) -> Response[Any]:
+    """Where the provider sends the browser after its logout: on to the portal's front page,
+    if `state` is the one this browser's logout sent; else an error page (the session at
+    auth has ended either way)."""
+    state = request.query_params.get("state", "")
+    expected = request.cookies.get(_logout_cookie_name(settings), "")
+    response: Response[Any]
+    if state and expected and hmac.compare_digest(state.encode(), expected.encode()):
+        response = Redirect(
+            f"{settings.portal_url}/", status_code=303, headers={"Cache-Control": "no-store"}
+        )
+    else:
+        _log.warning("logout return refused: state does not match this browser's logout")
+        response = error_page("logout_state", settings)
+    _delete_cookie(response, settings, _logout_cookie_name(settings))
+    return response

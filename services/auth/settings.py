@@ -2,22 +2,61 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
+from services.auth.oidc import ACR_LEVELS
 from shared.keyfiles import public_path_for
 from shared.settings import Mode, SettingsError, env_bool, env_int, env_str
 
-__all__ = ["AUTH_AUDIENCE", "LOGG_AUDIENCE", "PORTAL_CLIENT_ID", "Settings"]
+__all__ = [
+    "AUTH_AUDIENCE",
+    "DEFAULT_FRAME_ANCESTORS_LOGOUT",
+    "LOGG_AUDIENCE",
+    "PORTAL_CLIENT_ID",
+    "ClientSecret",
+    "Settings",
+]
 
 LOGG_AUDIENCE = "stafett-logg"
 AUTH_AUDIENCE = "stafett-auth"
 PORTAL_CLIENT_ID = "stafett-portal"
 _LOCAL_IDPORTEN_CLIENT_ID = "stafettlogg-idporten"
 _LOCAL_ANSATTPORTEN_CLIENT_ID = "stafettlogg-ansattporten"
+
+
+_CLIENT_AUTH_METHODS = ("private_key_jwt", "client_secret_basic")
+
+
+class ClientSecret:
+    """A client secret at an identity provider: never shown by repr() or str()."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "ClientSecret('***')"
+
+    __str__ = __repr__
+
+
+# The ID-porten and Ansattporten login hosts, which load front-channel logout in an iframe.
+DEFAULT_FRAME_ANCESTORS_LOGOUT = (
+    "https://login.idporten.no",
+    "https://login.test.idporten.no",
+    "https://login.ansattporten.no",
+    "https://login.test.ansattporten.no",
+)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,9 +78,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idporten_client_id: str
     ansattporten_issuer: str
     ansattporten_client_id: str
+    idporten_client_auth: str = "private_key_jwt"  # or client_secret_basic
+    idporten_client_secret: ClientSecret | None = None
+    ansattporten_client_auth: str = "private_key_jwt"
+    ansattporten_client_secret: ClientSecret | None = None
     test_idp: bool = True
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 60 * 60
+    token_key_rotation_hours: int = 24  # services.auth.signing_keys
+    # Hardening (sessions in Redis, rate limits, proxies, framing): see docs/operations.md.
+    session_redis_url: str | None = None
+    rate_limit_redis_url: str | None = None
+    redis_key_prefix: str = "stafett:auth:"
+    rate_limit_login_per_minute: int = 30
+    rate_limit_token_per_minute: int = 600
+    rate_limit_token_per_account_per_minute: int = 120
+    trusted_proxies: tuple[str, ...] = ()
+    frame_ancestors_logout: tuple[str, ...] = DEFAULT_FRAME_ANCESTORS_LOGOUT
 
     def __post_init__(self) -> None:
         if self.mode is Mode.PRODUCTION and self.test_idp:
@@ -64,8 +117,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{name} must not end with /")
             if self.mode is Mode.PRODUCTION and parts.scheme != "https":
                 raise SettingsError(f"{name} must use https in production mode")
+        for provider in ("idporten", "ansattporten"):
+            method = getattr(self, f"{provider}_client_auth")
+            if method not in _CLIENT_AUTH_METHODS:
+                raise SettingsError(
+                    f"STAFETT_{provider.upper()}_CLIENT_AUTH must be private_key_jwt or "
+                    "client_secret_basic"
+                )
+            if (
+                method == "client_secret_basic"
+                and getattr(self, f"{provider}_client_secret") is None
+            ):
+                raise SettingsError(
+                    f"STAFETT_{provider.upper()}_CLIENT_SECRET (or _FILE) must be set for "
+                    "client_secret_basic"
+                )
+        for name, acr in (
+            ("STAFETT_GUARDIAN_ACR", self.guardian_acr),
+            ("STAFETT_STAFF_ACR", self.staff_acr),
+        ):
+            if acr not in ACR_LEVELS:
+                raise SettingsError(f"{name} must be one of {', '.join(ACR_LEVELS)}")
         if self.session_idle_seconds <= 0 or self.session_absolute_seconds <= 0:
             raise SettingsError("session lifetimes must be positive")
+        if not 1 <= self.token_key_rotation_hours <= 24 * 366:
+            raise SettingsError("STAFETT_TOKEN_KEY_ROTATION_HOURS must be between 1 and 8784")
+        _check_hardening(self)
 
     @property
     def test_idp_issuer(self) -> str:
@@ -74,6 +151,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def callback_url(self) -> str:
         return f"{self.auth_url}/callback"
+
+    @property
+    def frontchannel_logout_url(self) -> str:
+        return f"{self.auth_url}/frontchannel-logout"
 
     @property
     def post_logout_redirect_url(self) -> str:
@@ -115,6 +196,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         def client_id(name: str, local_default: str) -> str:
             return env_str(environ, name, local_default if local else None)
 
+        def client_secret(name: str) -> ClientSecret | None:
+            if not environ.get(name) and not environ.get(f"{name}_FILE"):
+                return None
+            return ClientSecret(env_str(environ, name))
+
         return cls(
             mode=mode,
             data_dir=data_dir,
@@ -146,9 +232,78 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ansattporten_client_id=client_id(
                 "STAFETT_ANSATTPORTEN_CLIENT_ID", _LOCAL_ANSATTPORTEN_CLIENT_ID
             ),
+            idporten_client_auth=env_str(
+                environ, "STAFETT_IDPORTEN_CLIENT_AUTH", "private_key_jwt"
+            ),
+            idporten_client_secret=client_secret("STAFETT_IDPORTEN_CLIENT_SECRET"),
+            ansattporten_client_auth=env_str(
+                environ, "STAFETT_ANSATTPORTEN_CLIENT_AUTH", "private_key_jwt"
+            ),
+            ansattporten_client_secret=client_secret("STAFETT_ANSATTPORTEN_CLIENT_SECRET"),
             test_idp=test_idp,
             session_idle_seconds=env_int(environ, "STAFETT_SESSION_IDLE_SECONDS", 30 * 60),
             session_absolute_seconds=env_int(
                 environ, "STAFETT_SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60
             ),
+            token_key_rotation_hours=env_int(environ, "STAFETT_TOKEN_KEY_ROTATION_HOURS", 24),
+            **_hardening_from_env(environ),
         )
+
+
+def _env_optional(environ: Mapping[str, str], name: str) -> str | None:
+    if environ.get(name) or environ.get(f"{name}_FILE"):
+        return env_str(environ, name)
+    return None
+
+
+def _env_list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return tuple(item for item in raw.replace(",", " ").split() if item)
+
+
+def _hardening_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    session_redis_url = _env_optional(environ, "STAFETT_SESSION_REDIS_URL")
+    return {
+        "session_redis_url": session_redis_url,
+        "rate_limit_redis_url": _env_optional(environ, "STAFETT_RATE_LIMIT_REDIS_URL")
+        or session_redis_url,
+        "redis_key_prefix": env_str(environ, "STAFETT_REDIS_KEY_PREFIX", "stafett:auth:"),
+        "rate_limit_login_per_minute": env_int(environ, "STAFETT_RATE_LIMIT_LOGIN_PER_MINUTE", 30),
+        "rate_limit_token_per_minute": env_int(environ, "STAFETT_RATE_LIMIT_TOKEN_PER_MINUTE", 600),
+        "rate_limit_token_per_account_per_minute": env_int(
+            environ, "STAFETT_RATE_LIMIT_TOKEN_PER_ACCOUNT_PER_MINUTE", 120
+        ),
+        "trusted_proxies": _env_list(environ, "STAFETT_TRUSTED_PROXIES", ()),
+        "frame_ancestors_logout": _env_list(
+            environ, "STAFETT_FRAME_ANCESTORS_LOGOUT", DEFAULT_FRAME_ANCESTORS_LOGOUT
+        ),
+    }
+
+
+def _check_hardening(settings: Settings) -> None:
+    for name in ("session_redis_url", "rate_limit_redis_url"):
+        url = getattr(settings, name)
+        if url is not None and urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
+            raise SettingsError(f"STAFETT_{name.upper()} must be a redis:// or rediss:// URL")
+    for name in (
+        "rate_limit_login_per_minute",
+        "rate_limit_token_per_minute",
+        "rate_limit_token_per_account_per_minute",
+    ):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"STAFETT_{name.upper()} must be a positive whole number")
+    for proxy in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as error:
+            raise SettingsError(
+                "STAFETT_TRUSTED_PROXIES must list IP addresses or networks (CIDR)"
+            ) from error
+    for origin in settings.frame_ancestors_logout:
+        parts = urlsplit(origin)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path:
+            raise SettingsError("STAFETT_FRAME_ANCESTORS_LOGOUT must list origins (https://host)")
+        if settings.mode is Mode.PRODUCTION and parts.scheme != "https":
+            raise SettingsError("STAFETT_FRAME_ANCESTORS_LOGOUT must use https in production mode")

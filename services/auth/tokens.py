@@ -1,34 +1,38 @@
-"""Service tokens: short-lived, audience-bound EdDSA JWTs that auth issues and publishes keys for.
+"""Service tokens: short-lived, audience-bound Ed25519 JWTs (RFC 9068 shape) that auth issues.
 
-The Ed25519 signing key is generated once and kept in the auth database, sealed under the KEK.
-Tokens carry exactly the claims of `shared.tokens.ServiceClaims` and live at most
-`shared.tokens.MAX_TOKEN_LIFETIME` seconds.
+Each token is for exactly one audience (stafett-logg or stafett-auth), lives
+`TOKEN_LIFETIME` seconds (never more than `shared.tokens.MAX_TOKEN_LIFETIME`), carries exactly the
+claims of `shared.tokens.ServiceClaims` and a unique `jti`, and is signed by the key that signs
+now in services.auth.signing_keys (rotated with overlap). The JWKS lists every key a current
+token may be signed with, and the next one ahead of its use.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
-from litestar import Request, get
+from joserfc.jwk import KeySet
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth import models
-from services.auth.custody import KeyCustody, owner_aad
+from services.auth.settings import AUTH_AUDIENCE, LOGG_AUDIENCE
+from services.auth.signing_keys import JWKS_MAX_AGE_SECONDS, SigningKeyRing
+from shared.problems import ProblemError
+from shared.replay import ReplayCache, ReplayCacheUnavailableError
 from shared.tokens import (
+    ACCESS_TOKEN_TYP,
     MAX_TOKEN_LIFETIME,
     SERVICE_TOKEN_ALG,
     ServiceClaims,
     ServiceTokenVerifier,
     TokenError,
+    TokenReplayedError,
 )
 
 __all__ = [
@@ -42,72 +46,49 @@ __all__ = [
 ]
 
 TOKEN_LIFETIME = min(300, MAX_TOKEN_LIFETIME)
+_AUDIENCES = frozenset({AUTH_AUDIENCE, LOGG_AUDIENCE})
+_ROLES = frozenset({"guardian", "staff"})
 
 
 class ServiceTokenIssuer:
-    """Holds auth's signing keys (loaded at start) and signs service tokens."""
+    """Signs service tokens with the current key of a SigningKeyRing."""
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        custody: KeyCustody,
+        keys: SigningKeyRing,
         *,
         issuer: str,
+        lifetime: int = TOKEN_LIFETIME,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._custody = custody
+        if not 0 < lifetime <= MAX_TOKEN_LIFETIME:
+            raise ValueError(f"a service token lives at most {MAX_TOKEN_LIFETIME} seconds")
+        self._keys = keys
         self._issuer = issuer
-        self._signing_key: OKPKey | None = None
-        self._public_keys = KeySet([])
+        self._lifetime = lifetime
+        self._clock = clock
 
     async def load_keys(self) -> None:
-        """Load the signing keys, creating the first one if there is none. Safe when several
-        instances start at once: all of them end up signing with the oldest key."""
-        async with self._sessionmaker() as db:
-            rows = await models.list_signing_keys(db)
-        if not rows:
-            key = OKPKey.generate_key(
-                "Ed25519", parameters={"kid": secrets.token_urlsafe(12), "use": "sig"}
-            )
-            kid = str(key.kid)
-            async with self._sessionmaker() as db:
-                db.add(
-                    models.SigningKeyRow(
-                        kid=kid,
-                        public_jwk=json.dumps(key.as_dict(private=False)),
-                        sealed_private_key=self._custody.seal(
-                            json.dumps(key.as_dict(private=True)).encode(),
-                            owner_aad("signing", kid),
-                        ),
-                        created_at=int(time.time()),
-                    )
-                )
-                try:
-                    await db.commit()
-                except IntegrityError:  # pragma: no cover - a kid collision is not expected
-                    await db.rollback()
-            async with self._sessionmaker() as db:
-                rows = await models.list_signing_keys(db)
-        current = rows[0]
-        private = self._custody.unseal(
-            current.sealed_private_key, owner_aad("signing", current.kid)
-        )
-        self._signing_key = OKPKey.import_key(json.loads(private))
-        self._public_keys = KeySet([OKPKey.import_key(json.loads(r.public_jwk)) for r in rows])
+        """Load the signing keys at start, creating the first one or rotating when due."""
+        await self._keys.refresh(force=True)
 
-    def public_jwks(self) -> dict[str, Any]:
-        return dict(self._public_keys.as_dict(private=False))
+    async def public_jwks(self) -> dict[str, Any]:
+        return dict((await self._keys.public_keys()).as_dict(private=False))
 
     async def key_source(self, _kid: str | None) -> KeySet:
-        """A `shared.tokens.KeySetSource` over auth's own public keys (no HTTP round trip)."""
-        return self._public_keys
+        """A `shared.tokens.KeySetSource` over auth's own published keys (no HTTP round trip)."""
+        return await self._keys.public_keys()
 
-    def verifier(self, audience: str) -> ServiceTokenVerifier:
+    def verifier(self, audience: str, *, replay_cache: ReplayCache | None) -> ServiceTokenVerifier:
         return ServiceTokenVerifier(
-            issuer=self._issuer, audience=audience, key_source=self.key_source
+            issuer=self._issuer,
+            audience=audience,
+            key_source=self.key_source,
+            replay_cache=replay_cache,
+            clock=lambda: int(self._clock()),
         )
 
-    def issue(
+    async def issue(
         self,
         *,
         subject: str,
@@ -116,11 +97,22 @@ class ServiceTokenIssuer:
         acr: str,
         sign_public: bytes,
         service: str | None,
+        admin: bool = False,
     ) -> tuple[str, int]:
-        """Sign a service token for one audience; returns the token and its lifetime (s)."""
-        if self._signing_key is None:
-            raise RuntimeError("the signing keys are not loaded")
-        now = int(time.time())
+        """Sign a service token for exactly one audience; returns it and its lifetime (s).
+
+        Guarantees: `aud` is the single string `audience` (one of stafett-logg, stafett-auth),
+        `exp - iat` is the configured lifetime (at most MAX_TOKEN_LIFETIME), `jti` is 128 random
+        bits, `admin` is true only for staff. Does not check that the subject may act: the
+        caller (the token exchange) has established that from the session."""
+        if audience not in _AUDIENCES:
+            raise ValueError("a service token is for stafett-logg or stafett-auth")
+        if role not in _ROLES:
+            raise ValueError("a service token's role is guardian or staff")
+        if len(sign_public) != 32:
+            raise ValueError("sign_public must be a raw Ed25519 public key")
+        signing_key = await self._keys.signing_key()
+        now = int(self._clock())
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "sub": subject,
@@ -131,13 +123,14 @@ class ServiceTokenIssuer:
             "jti": secrets.token_urlsafe(16),
             "iat": now,
             "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + self._lifetime,
+            "admin": admin and role == "staff",
         }
         if service is not None:
             claims["service"] = service
-        header = {"alg": SERVICE_TOKEN_ALG, "kid": self._signing_key.kid, "typ": "at+jwt"}
-        token = jwt.encode(header, claims, self._signing_key, algorithms=[SERVICE_TOKEN_ALG])
-        return token, TOKEN_LIFETIME
+        header = {"alg": SERVICE_TOKEN_ALG, "kid": signing_key.kid, "typ": ACCESS_TOKEN_TYP}
+        token = jwt.encode(header, claims, signing_key, algorithms=[SERVICE_TOKEN_ALG])
+        return token, self._lifetime
 
 
 TokenIssuer = NamedDependency[ServiceTokenIssuer]
@@ -146,15 +139,22 @@ Caller = NamedDependency[ServiceClaims]
 
 
 @get("/.well-known/jwks.json", cache_control=None)
-async def jwks(token_issuer: TokenIssuer) -> dict[str, Any]:
-    """The public keys that verify auth's service tokens."""
-    return token_issuer.public_jwks()
+async def jwks(token_issuer: TokenIssuer) -> Response[dict[str, Any]]:
+    """The public keys that verify auth's service tokens: the next key (published ahead of its
+    use), the signing key, and keys whose tokens may still be current. Cacheable for
+    JWKS_MAX_AGE_SECONDS, which the rotation's publish-ahead time exceeds."""
+    return Response(
+        await token_issuer.public_jwks(),
+        headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"},
+    )
 
 
 async def bearer_claims(
     request: Request[Any, Any, Any], auth_verifier: AuthVerifier
 ) -> ServiceClaims:
-    """The verified claims of the request's bearer token (audience stafett-auth), or 401."""
+    """The verified claims of the request's bearer token (audience stafett-auth), or 401:
+    problem `token-replayed` for a token used before, `unauthenticated` otherwise; 503 when the
+    replay cache cannot answer (fail closed). The token is never logged."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -163,6 +163,18 @@ async def bearer_claims(
         )
     try:
         return await auth_verifier.verify(token.strip())
+    except TokenReplayedError as error:
+        raise ProblemError(
+            401,
+            "token-replayed",
+            "This access token has already been used",
+            "Each request needs a fresh token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from error
+    except ReplayCacheUnavailableError as error:
+        raise ProblemError(
+            503, "replay-cache-unavailable", "The token cannot be checked right now; try again"
+        ) from error
     except TokenError as error:
         raise NotAuthorizedException(
             str(error), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}

@@ -1,8 +1,22 @@
 """Who may do what in a stafettlogg: every access decision of logg is made here, and only here.
 
-`decide` is a pure function of the verified claims, the caller's participation in the log, the
-log's status and the action, so that the rules can be read in one screen and tested as a table.
-Consent (a later issue) will enter as one more input to `decide`.
+`decide` is a pure function of the verified claims, the caller's participation in the log (their
+roles as a person and through their service unit, that service's consent, whether a handover is
+proposed to them), the log's status and the action, so that the rules can be read in one screen
+and tested as a table (tests/logg/test_access.py).
+
+The rules, in short:
+
+- Reading (the log, entries, participants, consents, level history) needs *effective*
+  participation. A guardian or youth takes part as a person. A staff member takes part as a person
+  or through their service unit, but — unless they coordinate the log — only while that service
+  holds a consent that is given, not withdrawn, and current (decided now, from `valid_until`):
+  consent is given to a service, and its staff act for it.
+- The access log and consent scans: the coordinator and the guardians (or youth) only.
+- Every write is refused on a closed log ("stafettlogg-closed"), then: entries by coordinator and
+  writers; participants, level, handover proposals and paper consent by the coordinator; consent
+  in the portal by a guardian or youth; accepting a handover by the staff person it is proposed
+  to; closing by the coordinator or a guardian.
 """
 
 from __future__ import annotations
@@ -14,11 +28,15 @@ from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 
 __all__ = [
+    "CONSENT_REQUIRED",
     "NO_PARTICIPATION",
     "Action",
+    "ConsentState",
     "Decision",
     "Participation",
+    "Policy",
     "decide",
+    "effective_roles",
     "require",
 ]
 
@@ -27,26 +45,94 @@ class Action(StrEnum):
     CREATE_STAFETTLOGG = "create-stafettlogg"
     READ_STAFETTLOGG = "read-stafettlogg"
     READ_ENTRIES = "read-entries"
-    ADD_PARTICIPANT = "add-participant"
     WRITE_ENTRY = "write-entry"
+    READ_PARTICIPANTS = "read-participants"
+    ADD_PARTICIPANT = "add-participant"
+    REMOVE_PARTICIPANT = "remove-participant"
+    READ_CONSENTS = "read-consents"
+    READ_CONSENT_SCAN = "read-consent-scan"
+    GIVE_CONSENT = "give-consent"  # in the portal, by a guardian or youth; a refusal too
+    RECORD_PAPER_CONSENT = "record-paper-consent"  # by the coordinator, with a sealed scan
+    WITHDRAW_CONSENT = "withdraw-consent"  # in the portal, by a guardian or youth
+    RECORD_PAPER_WITHDRAWAL = "record-paper-withdrawal"  # by the coordinator
+    CHANGE_LEVEL = "change-level"
+    READ_LEVEL_CHANGES = "read-level-changes"
+    PROPOSE_HANDOVER = "propose-handover"
+    ACCEPT_HANDOVER = "accept-handover"
+    CLOSE = "close"
+    READ_ACCESS_LOG = "read-access-log"
 
 
+class ConsentState(StrEnum):
+    """The caller's service unit's consent in one log, as of now."""
+
+    VALID = "valid"
+    NONE = "none"
+    NOT_YET_VALID = "not-yet-valid"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    REFUSED = "refused"
+
+
+_READS = frozenset(
+    {
+        Action.READ_STAFETTLOGG,
+        Action.READ_ENTRIES,
+        Action.READ_PARTICIPANTS,
+        Action.READ_CONSENTS,
+        Action.READ_LEVEL_CHANGES,
+    }
+)
+_FAMILY_READS = frozenset({Action.READ_ACCESS_LOG, Action.READ_CONSENT_SCAN})
+_COORDINATOR_WRITES = frozenset(
+    {
+        Action.ADD_PARTICIPANT,
+        Action.REMOVE_PARTICIPANT,
+        Action.RECORD_PAPER_CONSENT,
+        Action.RECORD_PAPER_WITHDRAWAL,
+        Action.CHANGE_LEVEL,
+        Action.PROPOSE_HANDOVER,
+    }
+)
+_GUARDIAN_WRITES = frozenset({Action.GIVE_CONSENT, Action.WITHDRAW_CONSENT})
 _WRITERS = frozenset({"coordinator", "writer"})
+_CONSENT_DETAIL = {
+    ConsentState.NONE: "Your service unit has no consent in this stafettlogg",
+    ConsentState.NOT_YET_VALID: "Your service unit's consent is not valid yet",
+    ConsentState.EXPIRED: "Your service unit's consent has expired",
+    ConsentState.WITHDRAWN: "Your service unit's consent has been withdrawn",
+    ConsentState.REFUSED: "Consent for your service unit has been refused",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Deployment-wide switches of the rules. `consent_required=False` exists only so that a
+    local installation whose portal cannot yet record consent keeps working; production refuses
+    it (services.logg.settings)."""
+
+    consent_required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Participation:
-    """The roles the caller holds in one log: as a person (claims.sub) and through their service
-    unit (claims.service). Empty when the caller takes no part in the log."""
+    """What the database says about the caller in one log: roles held as a person (claims.sub)
+    and through their service unit (claims.service), that service's consent, and whether a
+    handover is proposed to them. All empty when the caller takes no part in the log."""
 
-    roles: frozenset[str]
+    person_roles: frozenset[str] = frozenset()
+    service_roles: frozenset[str] = frozenset()
+    consent: ConsentState = ConsentState.NONE
+    handover_candidate: bool = False
 
     @property
-    def participates(self) -> bool:
-        return bool(self.roles)
+    def listed(self) -> bool:
+        """Listed as a participant at all, whether or not consent lets them in now."""
+        return bool(self.person_roles or self.service_roles)
 
 
-NO_PARTICIPATION = Participation(frozenset())
+NO_PARTICIPATION = Participation()
+CONSENT_REQUIRED = Policy()  # the default everywhere: deny by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,41 +145,89 @@ class Decision:
 _ALLOW = Decision(allowed=True, reason="allowed")
 
 
+def effective_roles(
+    claims: ServiceClaims, participation: Participation, policy: Policy = CONSENT_REQUIRED
+) -> frozenset[str]:
+    """The roles that count now: a staff member's roles count only while they coordinate the log
+    or their service unit holds valid consent."""
+    person, service = participation.person_roles, participation.service_roles
+    if claims.role != "staff":
+        return person
+    if "coordinator" in person:
+        return person | (service if _consented(participation, policy) else frozenset())
+    if not _consented(participation, policy):
+        return frozenset()
+    return person | service
+
+
+def _consented(participation: Participation, policy: Policy) -> bool:
+    return not policy.consent_required or participation.consent is ConsentState.VALID
+
+
 def decide(
     claims: ServiceClaims,
     action: Action,
     *,
     participation: Participation = NO_PARTICIPATION,
     status: str | None = None,
+    policy: Policy = CONSENT_REQUIRED,
 ) -> Decision:
-    """Decide whether the caller may perform `action`.
+    """Decide whether the caller may perform `action` (deny by default).
 
-    Guarantees: an action on an existing log is allowed only to a participant of that log (as a
-    person, or a staff member whose service unit participates); adding participants only to a
-    coordinator; writing entries only to a coordinator or writer while the log is open; creating a
-    log only to staff. It trusts `claims` to be verified and `participation` to come from the
-    database for exactly this log and caller; it does not check consent yet.
+    Guarantees: nothing on an existing log is allowed to anyone without effective participation
+    (see `effective_roles`); no write is allowed on a log that is not open; each write is allowed
+    only to the roles the module docstring names. It trusts `claims` to be verified and
+    `participation` to come from the database for exactly this log, this caller and this moment.
     """
     if action is Action.CREATE_STAFETTLOGG:
         if claims.role != "staff":
             return Decision(False, "staff-only", "Only staff of a service unit may create a log")
         return _ALLOW
-    if not participation.participates:
+    roles = effective_roles(claims, participation, policy)
+    if not roles:
+        if participation.listed:
+            return Decision(False, "consent-missing", _CONSENT_DETAIL[participation.consent])
         return Decision(False, "not-a-participant", "You do not take part in this stafettlogg")
-    if action in (Action.READ_STAFETTLOGG, Action.READ_ENTRIES):
+    coordinator = "coordinator" in roles
+    family = claims.role == "guardian" and bool(participation.person_roles)
+    if action in _READS:
         return _ALLOW
-    if action is Action.ADD_PARTICIPANT:
-        if "coordinator" not in participation.roles:
-            return Decision(False, "coordinator-only", "Only the coordinator may add participants")
-        return _ALLOW
+    if action in _FAMILY_READS:
+        if coordinator or family:
+            return _ALLOW
+        return Decision(
+            False,
+            "family-or-coordinator-only",
+            "Only the guardians and the coordinator may see this",
+        )
+    if status != "open":
+        return Decision(False, "stafettlogg-closed", "This stafettlogg is closed; it is read-only")
     if action is Action.WRITE_ENTRY:
-        if not participation.roles & _WRITERS:
-            return Decision(
-                False, "read-only", "Your role in this stafettlogg does not allow writing"
-            )
-        if status != "open":
-            return Decision(False, "stafettlogg-closed", "This stafettlogg is closed")
-        return _ALLOW
+        if roles & _WRITERS:
+            return _ALLOW
+        return Decision(False, "read-only", "Your role in this stafettlogg does not allow writing")
+    if action in _COORDINATOR_WRITES:
+        if coordinator:
+            return _ALLOW
+        return Decision(False, "coordinator-only", "Only the coordinator may do this")
+    if action in _GUARDIAN_WRITES:
+        if family:
+            return _ALLOW
+        return Decision(
+            False,
+            "guardian-only",
+            "Only a guardian, or the young person, gives or withdraws consent",
+        )
+    if action is Action.ACCEPT_HANDOVER:
+        if participation.handover_candidate and claims.role == "staff":
+            return _ALLOW
+        return Decision(False, "not-handover-candidate", "No handover is proposed to you")
+    if action is Action.CLOSE:
+        if coordinator or family:
+            return _ALLOW
+        return Decision(
+            False, "coordinator-or-guardian-only", "Only the coordinator or a guardian may close"
+        )
     return Decision(False, "forbidden", "Unknown action")  # pragma: no cover - exhaustive above
 
 

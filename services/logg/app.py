@@ -12,13 +12,21 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
 
-from services.logg.authentication import BearerTokenMiddleware, LazyRemoteKeySource, provide_caller
+from services.logg.authentication import (
+    BearerTokenMiddleware,
+    LazyRemoteKeySource,
+    LazyReplayCache,
+    provide_caller,
+    replay_cache_for,
+)
 from services.logg.database import Database, provide_session
 from services.logg.routes import (
     BEARER_SCHEME,
     Base64BytesSchema,
     StafettloggController,
+    domain_dependencies,
     healthz,
 )
 from services.logg.settings import Settings
@@ -36,14 +44,24 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
     if key_source is None:
         remote = LazyRemoteKeySource()
         key_source = remote
+    replay_cache = LazyReplayCache()
     verifier = ServiceTokenVerifier(
-        issuer=settings.auth_url, audience=settings.audience, key_source=key_source
+        issuer=settings.auth_url,
+        audience=settings.audience,
+        key_source=key_source,
+        replay_cache=replay_cache,
     )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         database = Database(settings.database_url)
         app.state.database = database
+        redis = Redis.from_url(settings.replay_redis_url) if settings.replay_redis_url else None
+        replay_cache.attach(
+            replay_cache_for(
+                database_url=settings.database_url, engine=database.engine, redis=redis
+            )
+        )
         try:
             if remote is None:
                 yield
@@ -55,6 +73,9 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
                 finally:
                     remote.detach()
         finally:
+            replay_cache.detach()
+            if redis is not None:
+                await redis.aclose()
             await database.close()
 
     return Litestar(
@@ -62,6 +83,7 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
         dependencies={
             "caller": Provide(provide_caller, sync_to_thread=False),
             "session": Provide(provide_session),
+            **domain_dependencies(settings),
         },
         middleware=[
             DefineMiddleware(

@@ -1,8 +1,14 @@
-"""Bearer tokens: every request but /healthz and /schema must carry a valid service token.
+"""Bearer tokens: every request but /healthz and /schema must carry a valid, unused service token.
 
 The middleware verifies the token (shared.tokens.ServiceTokenVerifier: Ed25519 only, auth's key by
-`kid`, iss/aud/exp/nbf/iat checked) before any body is read, and puts the verified claims on the
-connection; handlers receive them through the `Caller` dependency.
+`kid`, typ at+jwt, iss/aud/sub/jti/exp/nbf/iat checked, at most five minutes' lifetime) before any
+body is read, spends its `jti` in the replay cache (shared.replay: a token works once), and puts
+the verified claims on the connection; handlers receive them through the `Caller` dependency.
+
+Which replay cache (`replay_cache_for`): Redis when STAFETT_LOGG_REPLAY_REDIS_URL is set (several
+instances, one atomic SET NX); otherwise the `used_access_tokens` table when the database is
+PostgreSQL (several instances without Redis: the INSERT under a unique key decides); otherwise,
+on SQLite, an in-process map (SQLite means one logg process, so memory is exact and cheaper).
 """
 
 from __future__ import annotations
@@ -24,15 +30,28 @@ from litestar.middleware.authentication import (
     AuthenticationResult,
 )
 from litestar.types import ASGIApp
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.logg.models import Base, UsedAccessTokenRow
 from shared.problems import ProblemError
-from shared.tokens import RemoteKeySet, ServiceClaims, ServiceTokenVerifier, TokenError
+from shared.replay import ReplayCache, ReplayCacheUnavailableError, choose_replay_cache
+from shared.tokens import (
+    RemoteKeySet,
+    ServiceClaims,
+    ServiceTokenVerifier,
+    SigningKeysUnavailableError,
+    TokenError,
+    TokenReplayedError,
+)
 
 __all__ = [
     "BearerTokenMiddleware",
     "Caller",
     "LazyRemoteKeySource",
+    "LazyReplayCache",
     "provide_caller",
+    "replay_cache_for",
     "sign_key_of",
 ]
 
@@ -59,6 +78,36 @@ class LazyRemoteKeySource:
         return await self._remote.key_set(kid)
 
 
+class LazyReplayCache:
+    """The replay cache, set in the app's lifespan once the database (or Redis) is open. Before
+    that, and after, it refuses every token (ReplayCacheUnavailableError): fail closed."""
+
+    def __init__(self) -> None:
+        self._cache: ReplayCache | None = None
+
+    def attach(self, cache: ReplayCache) -> None:
+        self._cache = cache
+
+    def detach(self) -> None:
+        self._cache = None
+
+    async def first_use(self, jti: str, expires_at: int) -> bool:
+        if self._cache is None:
+            raise ReplayCacheUnavailableError("the replay cache is not open")
+        return await self._cache.first_use(jti, expires_at)
+
+
+def replay_cache_for(*, database_url: str, engine: AsyncEngine, redis: Redis | None) -> ReplayCache:
+    """logg's replay cache, chosen as the module docstring says."""
+    return choose_replay_cache(
+        namespace="stafett-logg",
+        database_url=database_url,
+        redis=redis,
+        engine=engine,
+        table=Base.metadata.tables[UsedAccessTokenRow.__tablename__],
+    )
+
+
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     def __init__(self, app: ASGIApp, *, verifier: ServiceTokenVerifier, exclude: list[str]) -> None:
         super().__init__(app, exclude=exclude, exclude_http_methods=[])
@@ -67,9 +116,11 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        """Accept the request only with an authentic, current token for logg whose `sign_key`
-        is an Ed25519 public key. Any failure is a 401 with a Bearer challenge; the token itself
-        is never logged."""
+        """Accept the request only with an authentic, current token for logg, presented for the
+        first time, whose `sign_key` is an Ed25519 public key. A replayed token is a 401 problem
+        `token-replayed`; any other bad token a 401 `unauthenticated`, both with a Bearer
+        challenge. When auth's keys or the replay cache cannot be reached: 503, fail closed.
+        The token itself is never logged."""
         header = connection.headers.get("authorization")
         if header is None:
             raise NotAuthorizedException("Send an Authorization: Bearer token", headers=_CHALLENGE)
@@ -79,13 +130,25 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         try:
             claims = await self._verifier.verify(unverified_token.strip())
             sign_key_of(claims)
-        except TokenError as error:
-            raise NotAuthorizedException(str(error), headers=_INVALID_CHALLENGE) from error
-        except (httpx.HTTPError, ValueError) as error:
+        except TokenReplayedError as error:
+            raise ProblemError(
+                401,
+                "token-replayed",
+                "This access token has already been used",
+                "Each request needs a fresh token",
+                headers=_INVALID_CHALLENGE,
+            ) from error
+        except (SigningKeysUnavailableError, httpx.HTTPError) as error:
             _log.warning("cannot fetch auth's signing keys: %s", type(error).__name__)
             raise ProblemError(
                 503, "keys-unavailable", "The token cannot be checked right now; try again"
             ) from error
+        except ReplayCacheUnavailableError as error:
+            raise ProblemError(
+                503, "replay-cache-unavailable", "The token cannot be checked right now; try again"
+            ) from error
+        except TokenError as error:
+            raise NotAuthorizedException(str(error), headers=_INVALID_CHALLENGE) from error
         return AuthenticationResult(user=claims, auth=None)
 
 

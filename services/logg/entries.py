@@ -1,7 +1,11 @@
 """Entries: writing a sealed entry into a stafettlogg and reading them back a page at a time.
 
-The write path is one access query, one insert and one commit. Reading a page is one range scan
-of the (stafettlogg_id, seq) index.
+Entries are never changed in place: a correction is a new entry of type `correction` whose
+`refers_to` names the entry it corrects; both stay. logg sees in clear only the type, the entry
+referred to and, for measures and meetings, the date they are due (docs/security.md).
+
+The write path is one access query, the access record (one lookup, one insert), the entry insert
+and one commit. Reading a page is one range scan of the (stafettlogg_id, seq) index.
 """
 
 from __future__ import annotations
@@ -12,51 +16,105 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.logg import models
-from services.logg.access import Action
+from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.authentication import sign_key_of
-from services.logg.models import EntryRow
+from services.logg.guard import authorize, record_replay
+from services.logg.models import EntryRow, StafettloggRow
 from services.logg.paging import decode_cursor, encode_cursor
 from services.logg.sealing import check_envelope, decode_sealed, encode_sealed
-from services.logg.stafettlogger import authorize
+from shared.crypto.envelope import SealedEnvelope
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
-from shared.wire import ENTRY_TYPES, EntryPage, EntryView, NewEntry
+from shared.wire import (
+    ENTRY_TYPES,
+    EntryPage,
+    EntryView,
+    NewEntry,
+)
 
-__all__ = ["page_entries", "write_entry"]
+__all__ = ["entry_view", "page_entries", "stage_entry", "write_entry"]
+
+# level_change entries are written only through POST .../level (they change the log as well).
+_WRITABLE_TYPES = ENTRY_TYPES
+_DUE_TYPES = frozenset({"measure", "meeting"})
+# What `refers_to` must name, by entry type (None: any entry of the log).
+_REFERS_TO: dict[str, frozenset[str] | None] = {
+    "correction": None,
+    "evaluation": frozenset({"measure"}),
+    "minutes": frozenset({"meeting"}),
+}
+_MUST_REFER = frozenset({"correction", "evaluation"})
 
 
 async def write_entry(
-    session: AsyncSession, claims: ServiceClaims, stafettlogg_id: str, request: NewEntry
+    session: AsyncSession,
+    claims: ServiceClaims,
+    stafettlogg_id: str,
+    request: NewEntry,
+    *,
+    policy: Policy = CONSENT_REQUIRED,
 ) -> tuple[EntryView, bool]:
     """Store a sealed entry; return its view and whether it is new.
 
     Guarantees: the caller is a coordinator or writer of this open log; the header names this
     log, the current epoch, the caller as author, a known type and a time within 10 minutes of
-    now; the caller's signing key signed it. Retrying with the same envelope returns the stored
-    entry; another envelope under the same entry id is a 409."""
-    log = await authorize(session, claims, stafettlogg_id, Action.WRITE_ENTRY)
-    sealed = request.sealed
-    stored_form = encode_sealed(sealed)
-    author_key = sign_key_of(claims)
-    now = datetime.now(UTC)
-    try:
-        created_at = check_envelope(
-            sealed,
-            stafettlogg_id=stafettlogg_id,
-            epoch=log.current_epoch,
-            author=claims.sub,
-            types=ENTRY_TYPES,
-            author_key=author_key,
-            now=now,
+    now; the caller's signing key signed it; `refers_to` names an entry of this log of the kind
+    the type needs; `due_on` is given only for measures and meetings. Retrying the same request
+    returns the stored entry; another request under the same entry id is a 409."""
+    entry_id = request.sealed.header.entry_id
+    log = (
+        await authorize(
+            session, claims, stafettlogg_id, Action.WRITE_ENTRY, policy=policy, entry_id=entry_id
         )
+    ).log
+    try:
+        row = await stage_entry(session, claims, log, request, types=_WRITABLE_TYPES)
     except ProblemError as error:
         if error.slug not in {"clock-skew", "wrong-epoch"}:
             raise
         # A late retry of an entry that was stored in time (or before the epoch moved on).
-        existing = await models.entry_by_id(session, stafettlogg_id, sealed.header.entry_id)
-        if existing is None or existing.sealed != stored_form:
+        existing = await models.entry_by_id(session, stafettlogg_id, entry_id)
+        if existing is None or not _same_entry(existing, request):
             raise
-        return _entry_view(existing), False
+        await session.commit()
+        return entry_view(existing), False
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await models.entry_by_id(session, stafettlogg_id, entry_id)
+        if existing is None or not _same_entry(existing, request):
+            raise _entry_exists() from None
+        await record_replay(session, claims, stafettlogg_id, Action.WRITE_ENTRY, entry_id=entry_id)
+        await session.commit()
+        return entry_view(existing), False
+    return entry_view(row, request.sealed), True
+
+
+async def stage_entry(
+    session: AsyncSession,
+    claims: ServiceClaims,
+    log: StafettloggRow,
+    request: NewEntry,
+    *,
+    types: tuple[str, ...],
+) -> EntryRow:
+    """Check a sealed entry for this log and add it to the session (the caller commits)."""
+    sealed = request.sealed
+    stafettlogg_id = log.id
+    stored_form = encode_sealed(sealed)
+    author_key = sign_key_of(claims)
+    now = datetime.now(UTC)
+    created_at = check_envelope(
+        sealed,
+        stafettlogg_id=stafettlogg_id,
+        epoch=log.current_epoch,
+        author=claims.sub,
+        types=types,
+        author_key=author_key,
+        now=now,
+    )
+    await _check_links(session, stafettlogg_id, sealed.header.type, request)
     row = EntryRow(
         id=sealed.header.entry_id,
         stafettlogg_id=stafettlogg_id,
@@ -67,22 +125,52 @@ async def write_entry(
         stored_at=now,
         sealed=stored_form,
         author_sign_key=author_key.public_bytes_raw(),
+        refers_to=request.refers_to,
+        due_on=request.due_on,
     )
-    try:
-        session.add(row)
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        existing = await models.entry_by_id(session, stafettlogg_id, sealed.header.entry_id)
-        if existing is None or existing.sealed != stored_form:
-            raise ProblemError(
-                409,
-                "entry-exists",
-                "An entry with this id already exists",
-                "Choose a new entry id; a retry must repeat the first request exactly",
-            ) from None
-        return _entry_view(existing), False
-    return EntryView(id=row.id, sealed=sealed, stored_at=now), True
+    session.add(row)
+    return row
+
+
+async def _check_links(
+    session: AsyncSession, stafettlogg_id: str, entry_type: str, request: NewEntry
+) -> None:
+    if request.due_on is not None and entry_type not in _DUE_TYPES:
+        raise _invalid_link("Only a measure or a meeting has a due date (due_on)")
+    if request.refers_to is None:
+        if entry_type in _MUST_REFER:
+            raise _invalid_link(f"An entry of type {entry_type} must name the entry in refers_to")
+        return
+    if request.refers_to == request.sealed.header.entry_id:
+        raise _invalid_link("An entry cannot refer to itself")
+    target = await models.entry_by_id(session, stafettlogg_id, request.refers_to)
+    if target is None:
+        raise _invalid_link("refers_to names no entry of this stafettlogg")
+    wanted = _REFERS_TO.get(entry_type)
+    if wanted is not None and target.type not in wanted:
+        kinds = " or ".join(sorted(wanted))
+        raise _invalid_link(f"An entry of type {entry_type} refers to a {kinds}")
+
+
+def _same_entry(row: EntryRow, request: NewEntry) -> bool:
+    return (
+        row.sealed == encode_sealed(request.sealed)
+        and row.refers_to == request.refers_to
+        and row.due_on == request.due_on
+    )
+
+
+def _invalid_link(detail: str) -> ProblemError:
+    return ProblemError(400, "invalid-entry-link", "The entry's link or date does not fit", detail)
+
+
+def _entry_exists() -> ProblemError:
+    return ProblemError(
+        409,
+        "entry-exists",
+        "An entry with this id already exists",
+        "Choose a new entry id; a retry must repeat the first request exactly",
+    )
 
 
 async def page_entries(
@@ -92,17 +180,25 @@ async def page_entries(
     *,
     cursor: str | None,
     limit: int,
+    policy: Policy = CONSENT_REQUIRED,
 ) -> EntryPage:
     """A participant's page of entries, newest first, after `cursor`."""
     before_seq = decode_cursor(cursor)
-    await authorize(session, claims, stafettlogg_id, Action.READ_ENTRIES)
+    await authorize(session, claims, stafettlogg_id, Action.READ_ENTRIES, policy=policy)
+    await session.commit()
     rows = await models.entries_page(
         session, stafettlogg_id, before_seq=before_seq, limit=limit + 1
     )
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
-    return EntryPage(items=[_entry_view(row) for row in page], next_cursor=next_cursor)
+    return EntryPage(items=[entry_view(row) for row in page], next_cursor=next_cursor)
 
 
-def _entry_view(row: EntryRow) -> EntryView:
-    return EntryView(id=row.id, sealed=decode_sealed(row.sealed), stored_at=row.stored_at)
+def entry_view(row: EntryRow, sealed: SealedEnvelope | None = None) -> EntryView:
+    return EntryView(
+        id=row.id,
+        sealed=sealed or decode_sealed(row.sealed),
+        stored_at=row.stored_at,
+        refers_to=row.refers_to,
+        due_on=row.due_on,
+    )

@@ -7,12 +7,14 @@ the client sent (msgpack-encoded); key grants are epoch keys wrapped for one par
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -22,8 +24,11 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     and_,
+    exists,
+    false,
     or_,
     select,
+    update,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,15 +43,25 @@ __all__ = [
     "ParticipantRow",
     "Principal",
     "StafettloggRow",
+    "UsedAccessTokenRow",
     "entries_page",
     "entry_by_id",
     "grants_for_principal",
     "grants_of_recipient",
+    "handover_by_id",
+    "latest_signed_head",
+    "level_change_by_id",
+    "level_changes_page",
     "log_with_caller_roles",
     "logs_page_for_principal",
     "participant",
     "participants_of",
+    "participants_page",
+    "pending_handover",
+    "set_participant_role",
+    "signed_heads",
     "stafettlogg_by_id",
+    "valid_consent_clause",
 ]
 
 _ID = 64
@@ -93,9 +108,13 @@ class StafettloggRow(Base):
     level: Mapped[int] = mapped_column(SmallInteger, default=0)
     current_epoch: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    coordinator: Mapped[str] = mapped_column(String(_ID))  # the subject who created it
+    coordinator: Mapped[str] = mapped_column(String(_ID))  # the subject holding the baton
     sealed_description: Mapped[bytes] = mapped_column(LargeBinary)
     request_digest: Mapped[bytes] = mapped_column(LargeBinary)  # SHA-256 of the create request
+    level_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    closing_note_id: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
 
 
 class ParticipantRow(Base):
@@ -115,6 +134,8 @@ class ParticipantRow(Base):
     principal_id: Mapped[str] = mapped_column(String(_ID))
     role: Mapped[str] = mapped_column(String(16))
     added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    youth: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    youth_declared_by: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
 
 
 class KeyGrantRow(Base):
@@ -154,6 +175,154 @@ class EntryRow(Base):
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)  # msgpack of the SealedEnvelope
     author_sign_key: Mapped[bytes] = mapped_column(LargeBinary)  # raw Ed25519 public key
+    refers_to: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class ConsentRow(Base):
+    """A consent record: given or refused for one service unit, perhaps withdrawn later. The row
+    is changed once at most, when it is withdrawn; it is never deleted by logg."""
+
+    __tablename__ = "consent"
+    __table_args__ = (
+        UniqueConstraint("stafettlogg_id", "id", name="uq_consent_id"),
+        Index("ix_consent_service", "stafettlogg_id", "service_id", "seq"),
+        Index("ix_consent_log_seq", "stafettlogg_id", "seq"),
+        CheckConstraint("status IN ('given', 'refused', 'withdrawn')", name="ck_consent_status"),
+        CheckConstraint("method IN ('portal', 'paper')", name="ck_consent_method"),
+    )
+
+    seq: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(_ID))
+    stafettlogg_id: Mapped[str] = mapped_column(
+        String(_ID), ForeignKey("stafettlogg.id", ondelete="CASCADE")
+    )
+    service_id: Mapped[str] = mapped_column(String(_ID))
+    status: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[str] = mapped_column(String(64))  # comma-separated codes, sorted
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    method: Mapped[str] = mapped_column(String(16))
+    given_by: Mapped[str] = mapped_column(String(_ID))
+    acr: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    recorded_by: Mapped[str] = mapped_column(String(_ID))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    request_digest: Mapped[bytes] = mapped_column(LargeBinary)
+    has_scan: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    withdrawal_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class ConsentScanRow(Base):
+    """The sealed scan of a paper consent (`purpose` consent) or paper withdrawal."""
+
+    __tablename__ = "consent_scan"
+    __table_args__ = (
+        UniqueConstraint("stafettlogg_id", "consent_id", "purpose", name="uq_consent_scan"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stafettlogg_id: Mapped[str] = mapped_column(
+        String(_ID), ForeignKey("stafettlogg.id", ondelete="CASCADE")
+    )
+    consent_id: Mapped[str] = mapped_column(String(_ID))
+    purpose: Mapped[str] = mapped_column(String(16))  # consent | withdrawal
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LevelChangeRow(Base):
+    """One change of BTI level: the numbers, who and when in clear; the reason is the sealed
+    entry whose id is this row's id."""
+
+    __tablename__ = "level_change"
+    __table_args__ = (
+        UniqueConstraint("stafettlogg_id", "id", name="uq_level_change_id"),
+        Index("ix_level_change_log_seq", "stafettlogg_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(_ID))
+    stafettlogg_id: Mapped[str] = mapped_column(
+        String(_ID), ForeignKey("stafettlogg.id", ondelete="CASCADE")
+    )
+    from_level: Mapped[int] = mapped_column(SmallInteger)
+    to_level: Mapped[int] = mapped_column(SmallInteger)
+    changed_by: Mapped[str] = mapped_column(String(_ID))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HandoverRow(Base):
+    __tablename__ = "handover"
+    __table_args__ = (
+        UniqueConstraint("stafettlogg_id", "id", name="uq_handover_id"),
+        Index("ix_handover_log_status", "stafettlogg_id", "status"),
+        CheckConstraint(
+            "status IN ('proposed', 'accepted', 'superseded')", name="ck_handover_status"
+        ),
+    )
+
+    seq: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(_ID))
+    stafettlogg_id: Mapped[str] = mapped_column(
+        String(_ID), ForeignKey("stafettlogg.id", ondelete="CASCADE")
+    )
+    from_subject: Mapped[str] = mapped_column(String(_ID))
+    to_subject: Mapped[str] = mapped_column(String(_ID))
+    status: Mapped[str] = mapped_column(String(16))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AccessRecordRow(Base):
+    """One record of the access log (innsynslogg). Append-only: no code path updates or deletes
+    it, and each record's hash chains over the one before it in the same log."""
+
+    __tablename__ = "access_record"
+    __table_args__ = (
+        UniqueConstraint("stafettlogg_id", "seq", name="uq_access_record_seq"),
+        CheckConstraint("decision IN ('allowed', 'denied')", name="ck_access_record_decision"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
+    stafettlogg_id: Mapped[str] = mapped_column(String(_ID))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    subject: Mapped[str] = mapped_column(String(_ID))
+    caller_role: Mapped[str] = mapped_column(String(16))
+    service: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    roles: Mapped[str] = mapped_column(String(64))  # comma-separated, sorted
+    action: Mapped[str] = mapped_column(String(32))
+    entry_id: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    decision: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    record_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AccessHeadSignatureRow(Base):
+    """logg's Ed25519 signature over (log id, seq, head hash, time) of an access record chain."""
+
+    __tablename__ = "access_head_signature"
+    __table_args__ = (Index("ix_access_head_signature_log_seq", "stafettlogg_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
+    stafettlogg_id: Mapped[str] = mapped_column(String(_ID))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[str] = mapped_column(String(128))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class UsedAccessTokenRow(Base):
+    """Service token ids (SHA-256) already presented to logg, kept until the token expires
+    (shared.replay.SqlReplayCache)."""
+
+    __tablename__ = "used_access_tokens"
+
+    jti_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class Principal:
@@ -195,10 +364,11 @@ async def stafettlogg_by_id(session: AsyncSession, stafettlogg_id: str) -> Stafe
 
 async def log_with_caller_roles(
     session: AsyncSession, stafettlogg_id: str, principal: Principal
-) -> tuple[StafettloggRow, frozenset[str]] | None:
-    """The log and the roles the caller holds in it, in one query; None if no such log."""
+) -> tuple[StafettloggRow, frozenset[tuple[str, str]]] | None:
+    """The log and the (kind, role) pairs the caller holds in it (as a person, and through their
+    service unit), in one query; None if no such log."""
     result = await session.execute(
-        select(StafettloggRow, ParticipantRow.role)
+        select(StafettloggRow, ParticipantRow.kind, ParticipantRow.role)
         .outerjoin(
             ParticipantRow,
             and_(
@@ -211,14 +381,50 @@ async def log_with_caller_roles(
     rows = result.all()
     if not rows:
         return None
-    return rows[0][0], frozenset(role for _, role in rows if role is not None)
+    return rows[0][0], frozenset((kind, role) for _, kind, role in rows if role is not None)
+
+
+def valid_consent_clause(
+    stafettlogg_id: Mapped[str] | ColumnElement[str] | str, service_id: str, now: datetime
+) -> ColumnElement[bool]:
+    """True where the service unit holds a consent in the log that is given and current."""
+    return exists().where(
+        ConsentRow.stafettlogg_id == stafettlogg_id,
+        ConsentRow.service_id == service_id,
+        ConsentRow.status == "given",
+        ConsentRow.valid_from <= now,
+        ConsentRow.valid_until > now,
+    )
 
 
 async def logs_page_for_principal(
-    session: AsyncSession, principal: Principal, *, before_seq: int | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    before_seq: int | None,
+    limit: int,
+    consent_required: bool = False,
+    now: datetime | None = None,
 ) -> Sequence[StafettloggRow]:
-    """Up to `limit` logs the principal takes part in, newest first, older than `before_seq`."""
-    member = select(ParticipantRow.stafettlogg_id).where(principal.participant_match())
+    """Up to `limit` logs the principal takes part in, newest first, older than `before_seq`.
+
+    With `consent_required` (a staff caller), a log counts only where the caller coordinates it
+    or their service unit holds valid consent: the same rule as services.logg.access.decide."""
+    match = principal.participant_match()
+    if consent_required:
+        coordinating = and_(
+            ParticipantRow.kind == "person",
+            ParticipantRow.principal_id == principal.person,
+            ParticipantRow.role == "coordinator",
+        )
+        if principal.service is None:
+            match = coordinating
+        else:
+            consented = valid_consent_clause(
+                ParticipantRow.stafettlogg_id, principal.service, now or datetime.now(UTC)
+            )
+            match = or_(coordinating, and_(match, consented))
+    member = select(ParticipantRow.stafettlogg_id).where(match)
     query = select(StafettloggRow).where(StafettloggRow.id.in_(member))
     if before_seq is not None:
         query = query.where(StafettloggRow.seq < before_seq)
@@ -296,4 +502,166 @@ async def entries_page(
     if before_seq is not None:
         query = query.where(EntryRow.seq < before_seq)
     result = await session.execute(query.order_by(EntryRow.seq.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def participants_page(
+    session: AsyncSession, stafettlogg_id: str, *, after_id: int | None, limit: int
+) -> Sequence[ParticipantRow]:
+    """Participants in the order they were added, after `after_id`: one index range."""
+    query = select(ParticipantRow).where(ParticipantRow.stafettlogg_id == stafettlogg_id)
+    if after_id is not None:
+        query = query.where(ParticipantRow.id > after_id)
+    result = await session.execute(query.order_by(ParticipantRow.id).limit(limit))
+    return result.scalars().all()
+
+
+async def set_participant_role(
+    session: AsyncSession, stafettlogg_id: str, kind: str, principal_id: str, role: str
+) -> None:
+    await session.execute(
+        update(ParticipantRow)
+        .where(
+            ParticipantRow.stafettlogg_id == stafettlogg_id,
+            ParticipantRow.kind == kind,
+            ParticipantRow.principal_id == principal_id,
+        )
+        .values(role=role)
+    )
+
+
+async def consents_for_service(
+    session: AsyncSession, stafettlogg_id: str, service_id: str, *, limit: int = 20
+) -> Sequence[ConsentRow]:
+    """The newest consent records of one service unit in one log."""
+    result = await session.execute(
+        select(ConsentRow)
+        .where(ConsentRow.stafettlogg_id == stafettlogg_id, ConsentRow.service_id == service_id)
+        .order_by(ConsentRow.seq.desc())
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def consent_by_id(
+    session: AsyncSession, stafettlogg_id: str, consent_id: str
+) -> ConsentRow | None:
+    result = await session.execute(
+        select(ConsentRow).where(
+            ConsentRow.stafettlogg_id == stafettlogg_id, ConsentRow.id == consent_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def consent_scan(
+    session: AsyncSession, stafettlogg_id: str, consent_id: str, purpose: str
+) -> ConsentScanRow | None:
+    result = await session.execute(
+        select(ConsentScanRow).where(
+            ConsentScanRow.stafettlogg_id == stafettlogg_id,
+            ConsentScanRow.consent_id == consent_id,
+            ConsentScanRow.purpose == purpose,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def consents_page(
+    session: AsyncSession, stafettlogg_id: str, *, before_seq: int | None, limit: int
+) -> Sequence[ConsentRow]:
+    """Consent records of a log, newest first: one index range."""
+    query = select(ConsentRow).where(ConsentRow.stafettlogg_id == stafettlogg_id)
+    if before_seq is not None:
+        query = query.where(ConsentRow.seq < before_seq)
+    result = await session.execute(query.order_by(ConsentRow.seq.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def level_change_by_id(
+    session: AsyncSession, stafettlogg_id: str, change_id: str
+) -> LevelChangeRow | None:
+    result = await session.execute(
+        select(LevelChangeRow).where(
+            LevelChangeRow.stafettlogg_id == stafettlogg_id, LevelChangeRow.id == change_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def level_changes_page(
+    session: AsyncSession, stafettlogg_id: str, *, before_seq: int | None, limit: int
+) -> Sequence[LevelChangeRow]:
+    query = select(LevelChangeRow).where(LevelChangeRow.stafettlogg_id == stafettlogg_id)
+    if before_seq is not None:
+        query = query.where(LevelChangeRow.seq < before_seq)
+    result = await session.execute(query.order_by(LevelChangeRow.seq.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def handover_by_id(
+    session: AsyncSession, stafettlogg_id: str, handover_id: str
+) -> HandoverRow | None:
+    result = await session.execute(
+        select(HandoverRow).where(
+            HandoverRow.stafettlogg_id == stafettlogg_id, HandoverRow.id == handover_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def pending_handover(session: AsyncSession, stafettlogg_id: str) -> HandoverRow | None:
+    """The proposed handover of a log not yet accepted (at most one: a new one supersedes)."""
+    result = await session.execute(
+        select(HandoverRow)
+        .where(HandoverRow.stafettlogg_id == stafettlogg_id, HandoverRow.status == "proposed")
+        .order_by(HandoverRow.seq.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def access_head(session: AsyncSession, stafettlogg_id: str) -> tuple[int, bytes] | None:
+    """The newest access record's (seq, record_hash) of a log; one index lookup."""
+    result = await session.execute(
+        select(AccessRecordRow.seq, AccessRecordRow.record_hash)
+        .where(AccessRecordRow.stafettlogg_id == stafettlogg_id)
+        .order_by(AccessRecordRow.seq.desc())
+        .limit(1)
+    )
+    row = result.first()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def access_records_page(
+    session: AsyncSession, stafettlogg_id: str, *, before_seq: int | None, limit: int
+) -> Sequence[AccessRecordRow]:
+    """Access records of a log, newest first: one range of the (log, seq) unique index."""
+    query = select(AccessRecordRow).where(AccessRecordRow.stafettlogg_id == stafettlogg_id)
+    if before_seq is not None:
+        query = query.where(AccessRecordRow.seq < before_seq)
+    result = await session.execute(query.order_by(AccessRecordRow.seq.desc()).limit(limit))
+    return result.scalars().all()
+
+
+async def latest_signed_head(
+    session: AsyncSession, stafettlogg_id: str
+) -> AccessHeadSignatureRow | None:
+    result = await session.execute(
+        select(AccessHeadSignatureRow)
+        .where(AccessHeadSignatureRow.stafettlogg_id == stafettlogg_id)
+        .order_by(AccessHeadSignatureRow.seq.desc(), AccessHeadSignatureRow.id.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def signed_heads(
+    session: AsyncSession, stafettlogg_id: str
+) -> Sequence[AccessHeadSignatureRow]:
+    result = await session.execute(
+        select(AccessHeadSignatureRow)
+        .where(AccessHeadSignatureRow.stafettlogg_id == stafettlogg_id)
+        .order_by(AccessHeadSignatureRow.seq, AccessHeadSignatureRow.id)
+    )
     return result.scalars().all()

@@ -5,13 +5,14 @@ Every route but /healthz and /schema requires a bearer token (services.logg.auth
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ClientException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
@@ -20,21 +21,49 @@ from litestar.params import JSONBody, Parameter
 from litestar.plugins import OpenAPISchemaPlugin
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.logg import entries, stafettlogger
+from services.logg import (
+    access_records,
+    closing,
+    consent,
+    entries,
+    handover,
+    levels,
+    stafettlogger,
+)
+from services.logg.access import Policy
+from services.logg.audit import AccessHeadSigner
 from services.logg.authentication import Caller
 from services.logg.database import Database
 from services.logg.paging import DEFAULT_PAGE, Cursor, Limit
+from services.logg.settings import Settings
+from shared.crypto.envelope import SealedEnvelope
 from shared.db import database_is_ready
+from shared.keyfiles import load_or_create_signing_jwk
 from shared.problems import PROBLEM_MEDIA_TYPE, Problem
 from shared.wire import (
+    AccessRecordPage,
+    ClosingRequest,
+    ConsentPage,
+    ConsentView,
     EntryPage,
     EntryView,
+    HandoverAcceptance,
+    HandoverView,
+    LevelChangePage,
+    LevelChangeRequest,
+    LevelChangeView,
+    NewConsent,
     NewEntry,
+    NewHandover,
     NewParticipantRequest,
     NewStafettlogg,
+    ParticipantKind,
+    ParticipantPage,
     ParticipantView,
+    SignedAccessHead,
     StafettloggPage,
     StafettloggView,
+    WithdrawalRequest,
 )
 
 if TYPE_CHECKING:
@@ -43,15 +72,53 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BEARER_SCHEME",
+    "MAX_SCAN_BODY",
     "Base64BytesSchema",
     "HealthStatus",
     "StafettloggController",
+    "domain_dependencies",
     "healthz",
 ]
 
 BEARER_SCHEME = "BearerToken"
+MAX_SCAN_BODY = 8 * 1024 * 1024  # a 5 MiB scan, base64 inside JSON
 
 Session = NamedDependency[AsyncSession]
+Rules = NamedDependency[Policy]
+Signer = NamedDependency[AccessHeadSigner]
+Id = Annotated[
+    str,
+    Parameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="An id"),
+]
+KindParameter = Annotated[
+    ParticipantKind, Parameter(description="person (a subject) or service (a service unit)")
+]
+ScanPurpose = Annotated[
+    Literal["consent", "withdrawal"],
+    Parameter(description="The scan of the consent form, or of the withdrawal"),
+]
+
+
+def domain_dependencies(settings: Settings) -> dict[str, Provide]:
+    """The `policy` (consent rule) and `signer` (audit key) dependencies. Loads the audit key
+    file now (creating it in local mode; in production a missing file is a SettingsError)."""
+    policy = Policy(consent_required=settings.require_consent)
+    signer = AccessHeadSigner(
+        load_or_create_signing_jwk(Path(settings.audit_key_file), mode=settings.mode)
+    )
+
+    def provide_policy() -> Policy:
+        return policy
+
+    def provide_signer() -> AccessHeadSigner:
+        return signer
+
+    return {
+        "policy": Provide(provide_policy, sync_to_thread=False),
+        "signer": Provide(provide_signer, sync_to_thread=False),
+    }
+
+
 StafettloggId = Annotated[
     str,
     Parameter(
@@ -65,8 +132,8 @@ StafettloggId = Annotated[
 _PROBLEM_DESCRIPTIONS = {
     400: "The request is not valid (malformed JSON, unknown fields, a header that does not fit)",
     401: "No valid bearer token for stafett-logg",
-    403: "Not allowed: not a participant, wrong role, or the log is closed",
-    404: "No such stafettlogg",
+    403: "Not allowed: not a participant, no valid consent, wrong role, or the log is closed",
+    404: "No such stafettlogg (or consent, or scan)",
     409: "Conflicts with what is stored (an id used for another request)",
     413: "The request body or ciphertext is too large",
     415: "The body must be application/json",
@@ -131,9 +198,16 @@ class StafettloggController(Controller):
         responses=_problems(400, 401),
     )
     async def list_stafettlogger(
-        self, caller: Caller, session: Session, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
     ) -> StafettloggPage:
-        return await stafettlogger.list_stafettlogger(session, caller, cursor=cursor, limit=limit)
+        return await stafettlogger.list_stafettlogger(
+            session, caller, cursor=cursor, limit=limit, policy=policy
+        )
 
     @get(
         "/{stafettlogg_id:str}",
@@ -141,9 +215,9 @@ class StafettloggController(Controller):
         responses=_problems(400, 401, 403, 404),
     )
     async def read(
-        self, caller: Caller, session: Session, stafettlogg_id: StafettloggId
+        self, caller: Caller, session: Session, policy: Rules, stafettlogg_id: StafettloggId
     ) -> StafettloggView:
-        return await stafettlogger.read_stafettlogg(session, caller, stafettlogg_id)
+        return await stafettlogger.read_stafettlogg(session, caller, stafettlogg_id, policy=policy)
 
     @post(
         "/{stafettlogg_id:str}/participants",
@@ -159,10 +233,13 @@ class StafettloggController(Controller):
         self,
         caller: Caller,
         session: Session,
+        policy: Rules,
         stafettlogg_id: StafettloggId,
         data: JSONBody[NewParticipantRequest],
     ) -> Response[ParticipantView]:
-        view, created = await stafettlogger.add_participant(session, caller, stafettlogg_id, data)
+        view, created = await stafettlogger.add_participant(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
         return Response(view, status_code=_status(created))
 
     @post(
@@ -179,10 +256,13 @@ class StafettloggController(Controller):
         self,
         caller: Caller,
         session: Session,
+        policy: Rules,
         stafettlogg_id: StafettloggId,
         data: JSONBody[NewEntry],
     ) -> Response[EntryView]:
-        view, created = await entries.write_entry(session, caller, stafettlogg_id, data)
+        view, created = await entries.write_entry(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
         return Response(view, status_code=_status(created))
 
     @get(
@@ -194,12 +274,265 @@ class StafettloggController(Controller):
         self,
         caller: Caller,
         session: Session,
+        policy: Rules,
         stafettlogg_id: StafettloggId,
         limit: Limit = DEFAULT_PAGE,
         cursor: Cursor = None,
     ) -> EntryPage:
         return await entries.page_entries(
-            session, caller, stafettlogg_id, cursor=cursor, limit=limit
+            session, caller, stafettlogg_id, cursor=cursor, limit=limit, policy=policy
+        )
+
+    @get(
+        "/{stafettlogg_id:str}/participants",
+        summary="A page of the participants, in the order they were added",
+        responses=_problems(400, 401, 403, 404),
+    )
+    async def page_participants(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> ParticipantPage:
+        return await stafettlogger.page_participants(
+            session, caller, stafettlogg_id, cursor=cursor, limit=limit, policy=policy
+        )
+
+    @delete(
+        "/{stafettlogg_id:str}/participants/{kind:str}/{principal_id:str}",
+        status_code=204,
+        summary="Remove a participant (coordinator only; a retry is harmless)",
+        responses=_problems(400, 401, 403, 404, 409),
+    )
+    async def remove_participant(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        kind: KindParameter,
+        principal_id: Id,
+    ) -> None:
+        await stafettlogger.remove_participant(
+            session, caller, stafettlogg_id, kind, principal_id, policy=policy
+        )
+
+    @post(
+        "/{stafettlogg_id:str}/consents",
+        status_code=201,
+        guards=[_require_json],
+        request_max_body_size=MAX_SCAN_BODY,
+        summary="Record a consent or refusal for a service unit (portal: guardian or youth; "
+        "paper: the coordinator, with the sealed scan)",
+        responses={
+            200: _replayed(ConsentView, "consent"),
+            **_problems(400, 401, 403, 404, 409, 413, 415),
+        },
+    )
+    async def record_consent(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[NewConsent],
+    ) -> Response[ConsentView]:
+        view, created = await consent.record_consent(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
+        return Response(view, status_code=_status(created))
+
+    @get(
+        "/{stafettlogg_id:str}/consents",
+        summary="A page of the consent records, newest first",
+        responses=_problems(400, 401, 403, 404),
+    )
+    async def page_consents(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> ConsentPage:
+        return await consent.page_consents(
+            session, caller, stafettlogg_id, cursor=cursor, limit=limit, policy=policy
+        )
+
+    @post(
+        "/{stafettlogg_id:str}/consents/{consent_id:str}/withdraw",
+        status_code=200,
+        guards=[_require_json],
+        request_max_body_size=MAX_SCAN_BODY,
+        summary="Withdraw a consent (portal: guardian or youth; paper: the coordinator)",
+        responses=_problems(400, 401, 403, 404, 409, 413, 415),
+    )
+    async def withdraw_consent(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        consent_id: Id,
+        data: JSONBody[WithdrawalRequest],
+    ) -> ConsentView:
+        return await consent.withdraw_consent(
+            session, caller, stafettlogg_id, consent_id, data, policy=policy
+        )
+
+    @get(
+        "/{stafettlogg_id:str}/consents/{consent_id:str}/scan",
+        summary="The sealed scan of a paper consent or withdrawal (guardians, coordinator)",
+        responses=_problems(400, 401, 403, 404),
+    )
+    async def read_consent_scan(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        consent_id: Id,
+        purpose: ScanPurpose = "consent",
+    ) -> SealedEnvelope:
+        return await consent.read_consent_scan(
+            session, caller, stafettlogg_id, consent_id, purpose, policy=policy
+        )
+
+    @post(
+        "/{stafettlogg_id:str}/level",
+        status_code=201,
+        guards=[_require_json],
+        summary="Change the BTI level, with a sealed reason (coordinator only)",
+        responses={
+            200: _replayed(LevelChangeView, "level change"),
+            **_problems(400, 401, 403, 404, 409, 413, 415),
+        },
+    )
+    async def change_level(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[LevelChangeRequest],
+    ) -> Response[LevelChangeView]:
+        view, created = await levels.change_level(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
+        return Response(view, status_code=_status(created))
+
+    @get(
+        "/{stafettlogg_id:str}/level-changes",
+        summary="A page of the level history, newest first",
+        responses=_problems(400, 401, 403, 404),
+    )
+    async def page_level_changes(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> LevelChangePage:
+        return await levels.page_level_changes(
+            session, caller, stafettlogg_id, cursor=cursor, limit=limit, policy=policy
+        )
+
+    @post(
+        "/{stafettlogg_id:str}/handover",
+        status_code=201,
+        guards=[_require_json],
+        summary="Propose a new coordinator (coordinator only)",
+        responses={
+            200: _replayed(HandoverView, "handover"),
+            **_problems(400, 401, 403, 404, 409, 413, 415),
+        },
+    )
+    async def propose_handover(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[NewHandover],
+    ) -> Response[HandoverView]:
+        view, created = await handover.propose_handover(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
+        return Response(view, status_code=_status(created))
+
+    @post(
+        "/{stafettlogg_id:str}/handover/accept",
+        status_code=200,
+        guards=[_require_json],
+        summary="Accept the baton (the staff person it is proposed to)",
+        responses=_problems(400, 401, 403, 404, 409, 413, 415),
+    )
+    async def accept_handover(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[HandoverAcceptance],
+    ) -> HandoverView:
+        return await handover.accept_handover(session, caller, stafettlogg_id, data, policy=policy)
+
+    @post(
+        "/{stafettlogg_id:str}/close",
+        status_code=200,
+        guards=[_require_json],
+        summary="Close the log with a closing note (coordinator or guardian); it becomes read-only",
+        responses=_problems(400, 401, 403, 404, 409, 413, 415),
+    )
+    async def close(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[ClosingRequest],
+    ) -> StafettloggView:
+        return await closing.close_stafettlogg(session, caller, stafettlogg_id, data, policy=policy)
+
+    @get(
+        "/{stafettlogg_id:str}/access-records",
+        summary="A page of the access log (innsynslogg), newest first (guardians, coordinator)",
+        responses=_problems(400, 401, 403, 404),
+    )
+    async def page_access_records(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> AccessRecordPage:
+        return await access_records.page_access_records(
+            session, caller, stafettlogg_id, cursor=cursor, limit=limit, policy=policy
+        )
+
+    @get(
+        "/{stafettlogg_id:str}/access-records/head",
+        summary="Sign, store and return the head of the access log's hash chain",
+        responses=_problems(400, 401, 403, 404),
+    )
+    async def access_head(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        signer: Signer,
+        stafettlogg_id: StafettloggId,
+    ) -> SignedAccessHead:
+        return await access_records.sign_access_head(
+            session, caller, stafettlogg_id, signer, policy=policy
         )
 
 

@@ -69,6 +69,7 @@ def check_envelope(
     types: Collection[str],
     author_key: ed25519.Ed25519PublicKey,
     now: datetime | None = None,
+    max_ciphertext: int = MAX_CIPHERTEXT,
 ) -> datetime:
     """Check a sealed envelope against what the request says it is, and return its header time.
 
@@ -106,7 +107,7 @@ def check_envelope(
             "The entry's time is too far from now",
             "created_at must be within 10 minutes of the server's clock",
         )
-    if len(envelope.ciphertext) > MAX_CIPHERTEXT:
+    if len(envelope.ciphertext) > max_ciphertext:
         raise ProblemError(413, "too-large", "The entry is too large")
     if len(envelope.wrapped_entry_key) > _MAX_WRAPPED_ENTRY_KEY:
         raise _mismatch("The wrapped entry key is too long")

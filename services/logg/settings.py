@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from shared.settings import Mode, SettingsError, env_int, env_str
+from shared.settings import Mode, SettingsError, env_bool, env_int, env_str
 
 __all__ = ["LOGG_AUDIENCE", "Settings"]
 
@@ -27,6 +27,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     logg_url: str = "http://127.0.0.1:8002"
     audience: str = LOGG_AUDIENCE
     max_body: int = _DEFAULT_MAX_BODY
+    # logg's own Ed25519 key that signs the heads of the access log (innsynslogg)
+    audit_key_file: Path = Path("var/keys/logg-audit.json")
+    # A service unit takes part only while it holds valid consent. Off only for a local
+    # installation whose portal cannot record consent yet; production refuses to turn it off.
+    require_consent: bool = True
+    # One-shot tokens across instances (shared.replay); unset: the database or, on SQLite, memory.
+    replay_redis_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -49,6 +56,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 "STAFETT_LOGG_DATABASE_URL must use sqlite+aiosqlite or postgresql+asyncpg"
             )
+        replay_redis_url = environ.get("STAFETT_LOGG_REPLAY_REDIS_URL") or None
+        if replay_redis_url is not None and not replay_redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise SettingsError("STAFETT_LOGG_REPLAY_REDIS_URL must be a redis:// or rediss:// URL")
+        audit_key_file = Path(
+            env_str(
+                environ, "STAFETT_LOGG_AUDIT_KEY_FILE", str(data_dir / "keys" / "logg-audit.json")
+            )
+        )
+        require_consent = env_bool(environ, "STAFETT_LOGG_REQUIRE_CONSENT", True)
+        if mode is Mode.PRODUCTION and not require_consent:
+            raise SettingsError("STAFETT_LOGG_REQUIRE_CONSENT cannot be turned off in production")
         if mode is Mode.PRODUCTION:
             for name, url in (
                 ("STAFETT_AUTH_URL", auth_url),
@@ -66,6 +86,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             database_url=database_url,
             auth_url=auth_url,
             auth_jwks_url=jwks_url,
+            audit_key_file=audit_key_file,
+            require_consent=require_consent,
             logg_url=env_str(environ, "STAFETT_LOGG_URL", "http://127.0.0.1:8002").rstrip("/"),
             max_body=max_body,
+            replay_redis_url=replay_redis_url,
         )

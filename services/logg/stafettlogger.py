@@ -16,19 +16,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.logg import models
-from services.logg.access import Action, Participation, decide, require
+from services.logg.access import CONSENT_REQUIRED, Action, Policy, decide, require
+from services.logg.audit import append_access_record
 from services.logg.authentication import sign_key_of
-from services.logg.models import KeyGrantRow, ParticipantRow, Principal, StafettloggRow
+from services.logg.guard import authorize, principal_of, record_replay
+from services.logg.models import (
+    HandoverRow,
+    KeyGrantRow,
+    ParticipantRow,
+    Principal,
+    StafettloggRow,
+)
 from services.logg.paging import decode_cursor, encode_cursor
 from services.logg.sealing import check_envelope, decode_sealed, encode_sealed
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 from shared.wire import (
+    HandoverStatus,
+    HandoverView,
     KeyGrantView,
     NewKeyGrant,
     NewParticipantRequest,
     NewStafettlogg,
     ParticipantKind,
+    ParticipantPage,
     ParticipantRole,
     ParticipantView,
     StafettloggPage,
@@ -39,11 +50,13 @@ from shared.wire import (
 __all__ = [
     "DESCRIPTION_TYPE",
     "add_participant",
-    "authorize",
     "create_stafettlogg",
+    "handover_view",
     "list_stafettlogger",
-    "principal_of",
+    "page_participants",
     "read_stafettlogg",
+    "remove_participant",
+    "stafettlogg_view",
 ]
 
 DESCRIPTION_TYPE = "description"
@@ -57,26 +70,11 @@ _ROLES: dict[str, ParticipantRole] = {
     "reader": "reader",
 }
 _STATUSES: dict[str, StafettloggStatus] = {"open": "open", "closed": "closed"}
-
-
-def principal_of(claims: ServiceClaims) -> Principal:
-    """The caller as the database knows participants: their person, and for staff their service."""
-    return Principal(claims.sub, claims.service if claims.role == "staff" else None)
-
-
-async def authorize(
-    session: AsyncSession, claims: ServiceClaims, stafettlogg_id: str, action: Action
-) -> StafettloggRow:
-    """Load the log and decide (one query) whether the caller may perform `action` on it.
-
-    Guarantees when it returns: the log exists and `access.decide` allowed the action for this
-    caller's participation and the log's status. Raises 404 for an unknown log, 403 otherwise."""
-    found = await models.log_with_caller_roles(session, stafettlogg_id, principal_of(claims))
-    if found is None:
-        raise ProblemError(404, "stafettlogg-not-found", "There is no such stafettlogg")
-    log, roles = found
-    require(decide(claims, action, participation=Participation(roles), status=log.status))
-    return log
+_HANDOVER_STATUSES: dict[str, HandoverStatus] = {
+    "proposed": "proposed",
+    "accepted": "accepted",
+    "superseded": "superseded",
+}
 
 
 async def create_stafettlogg(
@@ -97,6 +95,8 @@ async def create_stafettlogg(
         types=(DESCRIPTION_TYPE,),
         author_key=sign_key_of(claims),
     )
+    for new in request.participants:
+        _check_youth(new.kind, new.role, youth=new.youth)
     participants = _initial_participants(claims, request)
     _check_initial_grants(claims, request.key_grants, set(participants))
     digest = hashlib.sha256(_request_encoder.encode(request)).digest()
@@ -111,9 +111,16 @@ async def create_stafettlogg(
         sealed_description=encode_sealed(request.sealed_description),
         request_digest=digest,
     )
+    youths = {(p.kind, p.principal_id) for p in request.participants if p.youth}
     participant_rows = [
         ParticipantRow(
-            stafettlogg_id=request.id, kind=kind, principal_id=principal_id, role=role, added_at=now
+            stafettlogg_id=request.id,
+            kind=kind,
+            principal_id=principal_id,
+            role=role,
+            added_at=now,
+            youth=(kind, principal_id) in youths,
+            youth_declared_by=claims.sub if (kind, principal_id) in youths else None,
         )
         for (kind, principal_id), role in participants.items()
     ]
@@ -122,6 +129,7 @@ async def create_stafettlogg(
         session.add(log)
         await session.flush()
         session.add_all([*participant_rows, *grant_rows])
+        await _record_create(session, claims, request.id, "allowed")
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -137,6 +145,8 @@ async def create_stafettlogg(
                 "A stafettlogg with this id already exists",
                 "Choose a new id; a retry must repeat the first request exactly",
             ) from None
+        await _record_create(session, claims, request.id, "replay")
+        await session.commit()
         return (await _views(session, [existing], principal_of(claims)))[0], False
     view = StafettloggView(
         id=log.id,
@@ -147,26 +157,67 @@ async def create_stafettlogg(
         sealed_description=request.sealed_description,
         participants=[_participant_view(row) for row in participant_rows],
         key_grants=_visible_grants(grant_rows, principal_of(claims)),
+        coordinator=claims.sub,
     )
     return view, True
 
 
+async def _record_create(
+    session: AsyncSession, claims: ServiceClaims, stafettlogg_id: str, reason: str
+) -> None:
+    await append_access_record(
+        session,
+        stafettlogg_id=stafettlogg_id,
+        claims=claims,
+        roles=frozenset({"coordinator"}),
+        action=Action.CREATE_STAFETTLOGG.value,
+        entry_id=None,
+        allowed=True,
+        reason=reason,
+    )
+
+
 async def read_stafettlogg(
-    session: AsyncSession, claims: ServiceClaims, stafettlogg_id: str
+    session: AsyncSession,
+    claims: ServiceClaims,
+    stafettlogg_id: str,
+    *,
+    policy: Policy = CONSENT_REQUIRED,
 ) -> StafettloggView:
     """The log for a participant, with only the key grants the caller can open."""
-    log = await authorize(session, claims, stafettlogg_id, Action.READ_STAFETTLOGG)
+    allowed = await authorize(
+        session, claims, stafettlogg_id, Action.READ_STAFETTLOGG, policy=policy
+    )
+    await session.commit()
+    return await stafettlogg_view(session, allowed.log, claims)
+
+
+async def stafettlogg_view(
+    session: AsyncSession, log: StafettloggRow, claims: ServiceClaims
+) -> StafettloggView:
+    """The view of one log as the caller may see it (their key grants only)."""
     return (await _views(session, [log], principal_of(claims)))[0]
 
 
 async def list_stafettlogger(
-    session: AsyncSession, claims: ServiceClaims, *, cursor: str | None, limit: int
+    session: AsyncSession,
+    claims: ServiceClaims,
+    *,
+    cursor: str | None,
+    limit: int,
+    policy: Policy = CONSENT_REQUIRED,
 ) -> StafettloggPage:
     """The logs the caller takes part in (as a person or through their service), newest first.
-    Three queries per page, whatever the number of logs."""
+    A staff member sees a log only where they coordinate it or their service unit holds valid
+    consent (the rule of services.logg.access). Four queries per page, whatever the number of
+    logs."""
     principal = principal_of(claims)
     rows = await models.logs_page_for_principal(
-        session, principal, before_seq=decode_cursor(cursor), limit=limit + 1
+        session,
+        principal,
+        before_seq=decode_cursor(cursor),
+        limit=limit + 1,
+        consent_required=policy.consent_required and claims.role == "staff",
     )
     page = list(rows[:limit])
     next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
@@ -178,14 +229,20 @@ async def add_participant(
     claims: ServiceClaims,
     stafettlogg_id: str,
     request: NewParticipantRequest,
+    *,
+    policy: Policy = CONSENT_REQUIRED,
 ) -> tuple[ParticipantView, bool]:
     """Add a participant with key grants for them; return its view and whether it is new.
 
-    Guarantees: only a coordinator adds; every grant is for the new participant and for an epoch
-    that exists. Repeating an identical request returns the stored participant; adding one who
-    is already there with another role or other grants is a 409."""
-    log = await authorize(session, claims, stafettlogg_id, Action.ADD_PARTICIPANT)
+    Guarantees: only a coordinator of an open log adds; every grant is for the new participant
+    and for an epoch that exists; a youth is a person with the writer role, declared by the
+    caller. Repeating an identical request returns the stored participant; adding one who is
+    already there with another role or other grants is a 409."""
     new = request.participant
+    _check_youth(new.kind, new.role, youth=new.youth)
+    log = (
+        await authorize(session, claims, stafettlogg_id, Action.ADD_PARTICIPANT, policy=policy)
+    ).log
     epochs: set[int] = set()
     for grant in request.key_grants:
         if grant.recipient_kind != new.kind or grant.recipient_id != new.principal_id:
@@ -202,14 +259,18 @@ async def add_participant(
         principal_id=new.principal_id,
         role=new.role,
         added_at=now,
+        youth=new.youth,
+        youth_declared_by=claims.sub if new.youth else None,
     )
     try:
         session.add_all([row, *(_grant_row(stafettlogg_id, g) for g in request.key_grants)])
         await session.commit()
     except IntegrityError:
         await session.rollback()
+        await record_replay(session, claims, stafettlogg_id, Action.ADD_PARTICIPANT)
+        await session.commit()
         existing = await models.participant(session, stafettlogg_id, new.kind, new.principal_id)
-        if existing is None or existing.role != new.role:
+        if existing is None or existing.role != new.role or existing.youth != new.youth:
             raise _participant_exists() from None
         stored = await models.grants_of_recipient(
             session, stafettlogg_id, new.kind, new.principal_id
@@ -219,6 +280,68 @@ async def add_participant(
             raise _participant_exists() from None
         return _participant_view(existing), False
     return _participant_view(row), True
+
+
+async def page_participants(
+    session: AsyncSession,
+    claims: ServiceClaims,
+    stafettlogg_id: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    policy: Policy = CONSENT_REQUIRED,
+) -> ParticipantPage:
+    """A participant's page of a log's participants, in the order they were added."""
+    after_id = decode_cursor(cursor)
+    await authorize(session, claims, stafettlogg_id, Action.READ_PARTICIPANTS, policy=policy)
+    await session.commit()
+    rows = await models.participants_page(
+        session, stafettlogg_id, after_id=after_id, limit=limit + 1
+    )
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].id) if len(rows) > limit and page else None
+    return ParticipantPage(items=[_participant_view(row) for row in page], next_cursor=next_cursor)
+
+
+async def remove_participant(
+    session: AsyncSession,
+    claims: ServiceClaims,
+    stafettlogg_id: str,
+    kind: ParticipantKind,
+    principal_id: str,
+    *,
+    policy: Policy = CONSENT_REQUIRED,
+) -> None:
+    """Remove a participant (coordinator only; not the coordinator themself: hand over first).
+
+    Removing one who is not there is a no-op, so a retry is safe. Their key grants stay for the
+    epochs they had: they keep what they could read. Hook for the encryption issue: a removal
+    must start a new epoch wrapped only for those who remain (see docs/security.md)."""
+    log = (
+        await authorize(session, claims, stafettlogg_id, Action.REMOVE_PARTICIPANT, policy=policy)
+    ).log
+    if kind == "person" and principal_id == log.coordinator:
+        await session.commit()
+        raise ProblemError(
+            409,
+            "coordinator-cannot-leave",
+            "The coordinator cannot be removed",
+            "Hand the baton over to someone else first",
+        )
+    existing = await models.participant(session, stafettlogg_id, kind, principal_id)
+    if existing is not None:
+        await session.delete(existing)
+    await session.commit()
+
+
+def _check_youth(kind: str, role: str, *, youth: bool) -> None:
+    if youth and (kind != "person" or role != "writer"):
+        raise ProblemError(
+            400,
+            "invalid-youth",
+            "Only a person with the writer role can be the young person",
+            "Add the young person as kind person, role writer, youth true",
+        )
 
 
 def _initial_participants(
@@ -265,6 +388,11 @@ async def _views(
     grants: defaultdict[str, list[KeyGrantView]] = defaultdict(list)
     for grant in await models.grants_for_principal(session, ids, principal):
         grants[grant.stafettlogg_id].append(_grant_view(grant))
+    pending: dict[str, HandoverRow] = {}
+    if len(logs) == 1:  # a single log's view shows a proposed handover; a list does not
+        found = await models.pending_handover(session, logs[0].id)
+        if found is not None:
+            pending[found.stafettlogg_id] = found
     return [
         StafettloggView(
             id=log.id,
@@ -275,9 +403,26 @@ async def _views(
             sealed_description=decode_sealed(log.sealed_description),
             participants=participants[log.id],
             key_grants=grants[log.id],
+            coordinator=log.coordinator,
+            level_changed_at=log.level_changed_at,
+            closed_at=log.closed_at,
+            closed_by=log.closed_by,
+            closing_note_id=log.closing_note_id,
+            pending_handover=handover_view(pending[log.id]) if log.id in pending else None,
         )
         for log in logs
     ]
+
+
+def handover_view(row: HandoverRow) -> HandoverView:
+    return HandoverView(
+        id=row.id,
+        from_subject=row.from_subject,
+        to_subject=row.to_subject,
+        status=_HANDOVER_STATUSES[row.status],
+        proposed_at=row.proposed_at,
+        accepted_at=row.accepted_at,
+    )
 
 
 def _visible_grants(grants: Sequence[KeyGrantRow], principal: Principal) -> list[KeyGrantView]:
@@ -316,6 +461,8 @@ def _participant_view(row: ParticipantRow) -> ParticipantView:
         principal_id=row.principal_id,
         role=_ROLES[row.role],
         added_at=row.added_at,
+        youth=row.youth,
+        youth_declared_by=row.youth_declared_by,
     )
 
 

@@ -15,6 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from services.portal.admin import ADMIN_ROUTES
 from services.portal.auth_client import AuthClient
 from services.portal.errors import portal_exception_handlers
 from services.portal.logg_client import LoggClient
@@ -61,6 +62,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             *ROUTES,
+            *ADMIN_ROUTES,
             create_static_files_router(path="/static", directories=[_HERE / "static"]),
         ],
         dependencies={"viewer": Provide(provide_viewer)},

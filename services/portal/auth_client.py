@@ -3,14 +3,14 @@
 The portal authenticates as an OAuth client with `private_key_jwt` (RFC 7523, RFC 7521 §4.2):
 each call carries a fresh, short-lived JWT signed with the portal's Ed25519 key. For the person
 whose request it serves, it passes the browser's session cookie value as the subject token of an
-RFC 8693-shaped token exchange. Access tokens are cached per session (by a SHA-256 of the cookie
-value, never the value itself) until 30 seconds before they expire; public keys and names from
-the directory are cached in process, bounded.
+RFC 8693 token exchange. Access tokens are one-shot (logg and auth's directory refuse a `jti`
+they have seen), so every call to logg or to the directory gets a fresh token and none is cached:
+the exchange is one loopback POST. Public keys and names from the directory and the list of
+service units are cached in process, bounded.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -29,6 +29,12 @@ from shared.crypto.keys import PublicKeys
 __all__ = [
     "AUDIENCE_AUTH",
     "AUDIENCE_LOGG",
+    "AdminImportLineError",
+    "AdminImportRejectedError",
+    "AdminImportResult",
+    "AdminRefusedError",
+    "AdminServiceUnit",
+    "AdminStaffMember",
     "AuthClient",
     "AuthRefusedError",
     "AuthUnavailableError",
@@ -46,7 +52,6 @@ _TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S10
 _SESSION_TOKEN_TYPE = "urn:stafettlogg:token-type:session"  # noqa: S105 - a URN, not a secret
 _JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ASSERTION_LIFETIME = 60
-_TOKEN_MARGIN = 30.0
 _PRINCIPAL_TTL = 60.0
 _SERVICES_TTL = 60.0
 _TIMEOUT = httpx.Timeout(5.0)
@@ -89,6 +94,7 @@ class SessionContext(msgspec.Struct, frozen=True):
     service: ServiceRef | None = None
     service_keys: bytes | None = None
     expires_at: str | int | float | None = None
+    admin: bool = False  # a municipal administrator, as auth's directory says now
 
     def __repr__(self) -> str:  # never print private keys
         return f"SessionContext(subject={self.subject!r}, role={self.role!r})"
@@ -165,10 +171,6 @@ class _BoundedCache(Generic[_K, _V]):
             self._items.popitem(last=False)
 
 
-def _session_key(session_cookie: str) -> str:
-    return hashlib.sha256(session_cookie.encode()).hexdigest()
-
-
 class AuthClient:
     """Typed calls to auth on behalf of the portal and the person it serves."""
 
@@ -186,7 +188,6 @@ class AuthClient:
         self._client_id = client_id
         self._client_key = client_key
         self._clock = clock
-        self._tokens: _BoundedCache[tuple[str, str], str] = _BoundedCache(10_000, clock)
         self._principals: _BoundedCache[tuple[str, str], Principal] = _BoundedCache(2_000, clock)
         self._services: _BoundedCache[str, list[ServiceUnit]] = _BoundedCache(1, clock)
 
@@ -257,11 +258,8 @@ class AuthClient:
             )
 
     async def access_token(self, session_cookie: str, audience: str) -> str:
-        """An access token for `audience` on behalf of the session's person (cached)."""
-        cache_key = (_session_key(session_cookie), audience)
-        cached = self._tokens.get(cache_key)
-        if cached is not None:
-            return cached
+        """A fresh access token for `audience` on behalf of the session's person, good for
+        exactly one call (never cached: a second use is refused as a replay)."""
         response = await self._send(
             "POST",
             "/token",
@@ -278,9 +276,6 @@ class AuthClient:
         if token is None:
             _log.error("auth sent a token response the portal cannot read")
             raise AuthUnavailableError
-        expires_at = self._clock() + token.expires_in - _TOKEN_MARGIN
-        if expires_at > self._clock():
-            self._tokens.put(cache_key, token.access_token, expires_at)
         return token.access_token
 
     async def _directory(
@@ -352,6 +347,73 @@ class AuthClient:
             return False
         return response.status_code == 200
 
+    # -- the administrators' directory (auth's /admin API; auth checks the admin claim) --------
+
+    async def _admin_call(
+        self, session_cookie: str, method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        token = await self.access_token(session_cookie, AUDIENCE_AUTH)
+        headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+        response = await self._send(method, f"/admin{path}", headers=headers, **kwargs)
+        if response.status_code == 401:
+            raise SessionExpiredError
+        if response.status_code >= 400:
+            problem = _decode_or_none(response.content, _AdminProblem) or _AdminProblem()
+            slug = problem.type.rpartition(":")[2]
+            if path == "/staff/import" and slug == "invalid-staff-file":
+                raise AdminImportRejectedError(problem.errors)
+            raise AdminRefusedError(response.status_code, slug)
+        return response
+
+    async def admin_services(self, session_cookie: str) -> list[AdminServiceUnit]:
+        """Every service unit, active or not, with its count of active staff."""
+        response = await self._admin_call(session_cookie, "GET", "/services")
+        return _decoded(response.content, list[AdminServiceUnit])
+
+    async def admin_add_service(
+        self, session_cookie: str, service_id: str, name: str
+    ) -> AdminServiceUnit:
+        """Create a service unit (auth makes its keys). AdminRefusedError(409) if the id is
+        taken, (400) if auth finds the id or name invalid."""
+        response = await self._admin_call(
+            session_cookie, "POST", "/services", json={"id": service_id, "name": name}
+        )
+        self._services = _BoundedCache(1, self._clock)  # the cached list is out of date
+        return _decoded(response.content, AdminServiceUnit)
+
+    async def admin_staff(self, session_cookie: str) -> list[AdminStaffMember]:
+        response = await self._admin_call(session_cookie, "GET", "/staff")
+        return _decoded(response.content, list[AdminStaffMember])
+
+    async def admin_add_staff(
+        self, session_cookie: str, *, pid: str, name: str, service_ids: list[str], admin: bool
+    ) -> AdminStaffMember:
+        """Register a staff member. The pid goes to auth only (stored there as an HMAC)."""
+        response = await self._admin_call(
+            session_cookie,
+            "POST",
+            "/staff",
+            json={"pid": pid, "name": name, "service_ids": service_ids, "admin": admin},
+        )
+        return _decoded(response.content, AdminStaffMember)
+
+    async def admin_deactivate_staff(self, session_cookie: str, subject: str) -> AdminStaffMember:
+        if not _ID.fullmatch(subject):
+            raise AdminRefusedError(404, "not-found")
+        response = await self._admin_call(session_cookie, "POST", f"/staff/{subject}/deactivate")
+        return _decoded(response.content, AdminStaffMember)
+
+    async def admin_import_staff(self, session_cookie: str, csv_body: bytes) -> AdminImportResult:
+        """Send a staff CSV file. AdminImportRejectedError lists the lines to correct."""
+        response = await self._admin_call(
+            session_cookie,
+            "POST",
+            "/staff/import",
+            content=csv_body,
+            headers={"Content-Type": "text/csv; charset=utf-8"},
+        )
+        return _decoded(response.content, AdminImportResult)
+
 
 _T = TypeVar("_T")
 
@@ -361,3 +423,58 @@ def _decode_or_none(content: bytes, type_: type[_T]) -> _T | None:
         return msgspec.json.decode(content, type=type_)
     except msgspec.DecodeError:
         return None
+
+
+def _decoded(content: bytes, type_: type[_T]) -> _T:
+    value = _decode_or_none(content, type_)
+    if value is None:
+        _log.error("auth sent an answer the portal cannot read")
+        raise AuthUnavailableError
+    return value
+
+
+class AdminServiceUnit(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    active: bool
+    staff_count: int
+
+
+class AdminStaffMember(msgspec.Struct, frozen=True):
+    subject: str
+    name: str
+    service_ids: list[str]
+    admin: bool
+    active: bool
+
+
+class AdminImportResult(msgspec.Struct, frozen=True):
+    created: int
+    updated: int
+    unchanged: int
+
+
+class AdminImportLineError(msgspec.Struct, frozen=True):
+    line: int
+    reason: str
+
+
+class _AdminProblem(msgspec.Struct, frozen=True):
+    type: str = ""
+    errors: list[AdminImportLineError] = []
+
+
+class AdminRefusedError(AuthRefusedError):
+    """auth refused an administrator's request; `slug` names the problem type."""
+
+    def __init__(self, status: int, slug: str) -> None:
+        super().__init__(status)
+        self.slug = slug
+
+
+class AdminImportRejectedError(Exception):
+    """auth refused a staff file as a whole; nothing was imported."""
+
+    def __init__(self, errors: list[AdminImportLineError]) -> None:
+        super().__init__(f"{len(errors)} lines to correct")
+        self.errors = errors

@@ -41,6 +41,7 @@ ENTRY_TYPE_LABELS: dict[str, str] = {
     "message": "Melding",
     "handover": "Overføring",
     "closing_note": "Avslutningsnotat",
+    "correction": "Rettelse",
 }
 
 ROLE_LABELS: dict[str, str] = {

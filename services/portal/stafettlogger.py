@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass, field
 
 from services.portal.auth_client import (
-    AUDIENCE_AUTH,
     AUDIENCE_LOGG,
     AuthClient,
     AuthRefusedError,
@@ -147,9 +146,6 @@ class StafettloggService:
         self, viewer: Viewer, wanted: set[tuple[PrincipalKind, str]]
     ) -> dict[tuple[PrincipalKind, str], Principal | None]:
         keys = sorted(wanted)
-        if any(key != ("person", viewer.subject) for key in keys):
-            # one token exchange up front, not one per concurrent lookup
-            await self._auth.access_token(viewer.session_cookie, AUDIENCE_AUTH)
         found = await asyncio.gather(*(self._principal(viewer, kind, id_) for kind, id_ in keys))
         return dict(zip(keys, found, strict=True))
 
@@ -229,10 +225,10 @@ class StafettloggService:
     ) -> StafettloggPage:
         """Everything the log's page shows, opened for the viewer. Entries that do not open
         are marked as such, never an error."""
-        token = await self._logg_token(viewer)
-        view = await self._logg.get_stafettlogg(token, stafettlogg_id)
+        # A token is good for one call (logg refuses a replay): one exchange per call.
+        view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
         entry_page = await self._logg.list_entries(
-            token, stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
+            await self._logg_token(viewer), stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
         )
         epoch_keys = self._epoch_keys(viewer, view)
         wanted: set[tuple[PrincipalKind, str]] = {("person", view.sealed_description.header.author)}
@@ -320,8 +316,8 @@ class StafettloggService:
         self, viewer: Viewer, stafettlogg_id: str, entry_type: str, text: str
     ) -> None:
         """Seal `text` under the log's current epoch key, signed by the viewer, and store it."""
-        token = await self._logg_token(viewer)
-        view = await self._logg.get_stafettlogg(token, stafettlogg_id)
+        # A token is good for one call (logg refuses a replay): one exchange per call.
+        view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
         epoch_keys = self._epoch_keys(viewer, view)
         epoch_key = epoch_keys.get(view.current_epoch)
         if epoch_key is None:
@@ -337,7 +333,7 @@ class StafettloggService:
             author_keys=viewer.keys,
             created_at=utc_timestamp(),
         )
-        await self._logg.add_entry(token, view.id, NewEntry(sealed=sealed))
+        await self._logg.add_entry(await self._logg_token(viewer), view.id, NewEntry(sealed=sealed))
 
     async def _add_participant(
         self,
@@ -347,8 +343,8 @@ class StafettloggService:
         principal_id: str,
         public: PublicKeys,
     ) -> None:
-        token = await self._logg_token(viewer)
-        view = await self._logg.get_stafettlogg(token, stafettlogg_id)
+        # A token is good for one call (logg refuses a replay): one exchange per call.
+        view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
         epoch_keys = self._epoch_keys(viewer, view)
         grants: list[NewKeyGrant] = [
             grant_epoch_key(
@@ -368,7 +364,7 @@ class StafettloggService:
             participant=NewParticipant(kind=kind, principal_id=principal_id, role="writer"),
             key_grants=grants,
         )
-        await self._logg.add_participant(token, view.id, request)
+        await self._logg.add_participant(await self._logg_token(viewer), view.id, request)
 
     async def add_guardian(self, viewer: Viewer, stafettlogg_id: str, pid: str) -> str:
         """Add a guardian, found by fødselsnummer in auth's directory, as a writer with every

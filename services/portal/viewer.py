@@ -33,6 +33,7 @@ class Viewer:
     service: ServiceRef | None
     keys: ParticipantKeys = field(repr=False)
     service_keys: ParticipantKeys | None = field(repr=False)
+    is_admin: bool = False  # a municipal administrator; auth checks it again on every admin call
 
     @property
     def is_staff(self) -> bool:
@@ -70,4 +71,5 @@ async def load_viewer(auth: AuthClient, session_cookie: str | None) -> Viewer | 
         service=context.service,
         keys=keys,
         service_keys=service_keys,
+        is_admin=context.admin and context.role == "staff",
     )

@@ -21,6 +21,7 @@ __all__ = [
     "RewritingTransport",
     "TokenRewriter",
     "callback_url_for",
+    "csrf_token_of",
     "log_in",
     "portal_assertion",
     "portal_form",
@@ -59,6 +60,13 @@ def query_of(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
 
 
+def csrf_token_of(page_text: str) -> str:
+    """The test IdP login form's CSRF token (bound to its pending request and the browser)."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page_text)
+    assert match is not None, "the login form has no CSRF token"
+    return match.group(1)
+
+
 def _path(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + ("?" + parts.query if parts.query else "")
@@ -80,7 +88,13 @@ def callback_url_for(
     match = re.search(r'name="request_id" value="([^"]+)"', page.text)
     assert match is not None
     chosen = client.post(
-        "/test-idp/login", data={"request_id": match.group(1), "pid": pid, "acr": acr}
+        "/test-idp/login",
+        data={
+            "request_id": match.group(1),
+            "csrf_token": csrf_token_of(page.text),
+            "pid": pid,
+            "acr": acr,
+        },
     )
     assert chosen.status_code == 303, chosen.text
     location = chosen.headers["location"]

@@ -28,7 +28,9 @@ def _bearer(client: TestClient[Litestar], key: OKPKey, cookie: str) -> dict[str,
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.mark.parametrize("pid", ["12838510068", "05878220074", "23907930017", "17088840089"])
+@pytest.mark.parametrize(
+    "pid", ["12838510068", "05878220074", "23907930017", "17088840089", "30918420041"]
+)
 def test_synthetic_test_persons_have_valid_fodselsnummer(pid: str) -> None:
     assert is_valid_fodselsnummer(pid)
 
@@ -105,9 +107,16 @@ def test_lookup_is_for_staff_only(
 def test_lookup_creates_an_unknown_guardian_once(
     client: TestClient[Litestar], portal_key: OKPKey, staff_cookie: str
 ) -> None:
-    headers = _bearer(client, portal_key, staff_cookie)
-    first = client.post("/directory/persons/lookup", json={"pid": NEW_GUARDIAN}, headers=headers)
-    second = client.post("/directory/persons/lookup", json={"pid": NEW_GUARDIAN}, headers=headers)
+    first = client.post(
+        "/directory/persons/lookup",
+        json={"pid": NEW_GUARDIAN},
+        headers=_bearer(client, portal_key, staff_cookie),
+    )
+    second = client.post(
+        "/directory/persons/lookup",
+        json={"pid": NEW_GUARDIAN},
+        headers=_bearer(client, portal_key, staff_cookie),
+    )
     assert first.status_code == 200
     assert first.json()["name"] == UNKNOWN_GUARDIAN_NAME
     assert first.json()["subject"] == second.json()["subject"]
@@ -133,12 +142,17 @@ def test_looked_up_guardian_keeps_subject_and_gets_name_at_login(
 def test_principal_returns_public_keys_of_person_and_service(
     client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str
 ) -> None:
-    headers = _bearer(client, portal_key, guardian_cookie)
     subject = client.post("/session", data=portal_form(portal_key, guardian_cookie)).json()[
         "subject"
     ]
-    person = client.get(f"/directory/principals/person/{subject}", headers=headers)
-    service = client.get("/directory/principals/service/sentrum-skole", headers=headers)
+    person = client.get(
+        f"/directory/principals/person/{subject}",
+        headers=_bearer(client, portal_key, guardian_cookie),
+    )
+    service = client.get(
+        "/directory/principals/service/sentrum-skole",
+        headers=_bearer(client, portal_key, guardian_cookie),
+    )
     assert person.status_code == 200
     assert person.json()["kind"] == "person"
     assert person.json()["name"] == "Kari Nordmann"
@@ -167,7 +181,7 @@ def test_fodselsnummer_is_never_stored_in_plain(
         return list(rows)
 
     values = asyncio.run(stored_pid_columns())
-    assert len(values) >= 3  # Kari and the two seeded staff members
+    assert len(values) >= 4  # Kari and the three seeded staff members
     assert KARI not in values
     assert all(len(value) == 64 for value in values)
 
@@ -185,4 +199,4 @@ def test_starting_twice_seeds_the_directory_once(settings: Settings) -> None:
         await engine.dispose()
         return count
 
-    assert asyncio.run(staff_count()) == 2
+    assert asyncio.run(staff_count()) == 3  # Siri, Lars and Anne Admin

@@ -29,7 +29,9 @@ def _verifier(client: TestClient[Litestar], audience: str) -> ServiceTokenVerifi
     async def key_source(_kid: str | None) -> KeySet:
         return published
 
-    return ServiceTokenVerifier(issuer=AUTH_URL, audience=audience, key_source=key_source)
+    return ServiceTokenVerifier(
+        issuer=AUTH_URL, audience=audience, key_source=key_source, replay_cache=None
+    )
 
 
 @pytest.mark.anyio
@@ -136,7 +138,7 @@ def test_unknown_session_is_refused(client: TestClient[Litestar], portal_key: OK
     forged = "A" * 43 + "." + "B" * 43
     response = _exchange(client, portal_key, forged)
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"  # RFC 8693 §2.2.2: a bad subject_token
 
 
 def test_session_id_with_wrong_secret_is_refused(
@@ -220,3 +222,115 @@ def test_ended_session_is_refused(
     client.post("/logout")
     response = client.post("/session", data=portal_form(portal_key, guardian_cookie))
     assert response.status_code == 401
+
+
+def _form(key: OKPKey, cookie: str, **fields: str) -> dict[str, str]:
+    return portal_form(key, cookie, grant_type=EXCHANGE) | fields
+
+
+@pytest.mark.anyio
+async def test_resource_names_the_target_by_its_url(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str, settings: Settings
+) -> None:
+    form = _form(portal_key, guardian_cookie, resource=settings.logg_url)
+    response = client.post("/token", data=form)
+    assert response.status_code == 200, response.text
+    claims = await _verifier(client, "stafett-logg").verify(response.json()["access_token"])
+    assert claims.aud == "stafett-logg"
+
+
+def test_audience_and_resource_naming_the_same_service_are_accepted(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str, settings: Settings
+) -> None:
+    form = _form(portal_key, guardian_cookie, audience="stafett-auth", resource=settings.auth_url)
+    assert client.post("/token", data=form).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({}, "invalid_request"),  # no target at all
+        ({"audience": "stafett-logg", "resource": "http://127.0.0.1:8001"}, "invalid_target"),
+        ({"resource": "https://elsewhere.example/api"}, "invalid_target"),
+        ({"audience": "stafett-logg", "scope": "read"}, "invalid_scope"),
+        (
+            {"audience": "stafett-logg", "actor_token": "x", "actor_token_type": "y"},
+            "invalid_request",
+        ),
+        (
+            {
+                "audience": "stafett-logg",
+                "requested_token_type": "urn:ietf:params:oauth:token-type:id_token",
+            },
+            "invalid_request",
+        ),
+    ],
+)
+def test_exchange_requests_outside_the_profile_get_the_rfc8693_error_code(
+    client: TestClient[Litestar],
+    portal_key: OKPKey,
+    guardian_cookie: str,
+    fields: dict[str, str],
+    error: str,
+) -> None:
+    response = client.post("/token", data=_form(portal_key, guardian_cookie, **fields))
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_token_for_two_audiences_is_refused_as_invalid_target(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str
+) -> None:
+    form = list(_form(portal_key, guardian_cookie).items())
+    form += [("audience", "stafett-logg"), ("audience", "stafett-auth")]
+    body = "&".join(f"{key}={value}" for key, value in form)
+    response = client.post(
+        "/token",
+        content=body.replace(":", "%3A"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_target"
+
+
+def test_missing_grant_type_is_invalid_request(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str
+) -> None:
+    form = portal_form(portal_key, guardian_cookie, audience="stafett-logg")
+    response = client.post("/token", data=form)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_missing_subject_token_type_is_invalid_request(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str
+) -> None:
+    form = _form(portal_key, guardian_cookie, audience="stafett-logg")
+    del form["subject_token_type"]
+    response = client.post("/token", data=form)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_each_exchange_gives_a_new_token_id(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str
+) -> None:
+    tokens = {
+        _exchange(client, portal_key, guardian_cookie).json()["access_token"] for _ in range(3)
+    }
+    assert len(tokens) == 3
+
+
+def test_the_directory_refuses_a_replayed_token(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str
+) -> None:
+    form = _form(portal_key, guardian_cookie, audience="stafett-auth")
+    token = client.post("/token", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    first = client.get("/directory/services", headers=headers)
+    second = client.get("/directory/services", headers=headers)
+    assert first.status_code == 200
+    assert second.status_code == 401
+    assert second.json()["type"] == "urn:stafettlogg:problem:token-replayed"
+    assert "invalid_token" in second.headers["www-authenticate"]

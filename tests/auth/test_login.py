@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
+import re
 import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, OKPKey, RSAKey
 from litestar import Litestar
+from litestar.di import Provide
 from litestar.testing import TestClient
 
+from services.auth.oidc import CLIENT_ASSERTION_TYPE, make_client_assertion
 from services.auth.settings import Settings
+from services.auth.test_idp.provider import RegisteredClient, TestIdentityProvider
 from tests.auth.conftest import KARI, SIRI
 from tests.auth.helpers import (
     AUTH_URL,
     PORTAL_URL,
     RewritingTransport,
     callback_url_for,
+    csrf_token_of,
     log_in,
+    portal_form,
     query_of,
 )
 
@@ -215,7 +223,10 @@ def test_cancelled_login_shows_norwegian_error_page(client: TestClient[Litestar]
     start = client.get("/login", params={"kind": "guardian"})
     page = client.get(_path(start.headers["location"]))
     request_id = page.text.split('name="request_id" value="')[1].split('"')[0]
-    cancelled = client.post("/test-idp/login", data={"request_id": request_id, "cancel": "1"})
+    cancelled = client.post(
+        "/test-idp/login",
+        data={"request_id": request_id, "csrf_token": csrf_token_of(page.text), "cancel": "1"},
+    )
     assert "error=access_denied" in cancelled.headers["location"]
     response = client.get(_path(cancelled.headers["location"]))
     assert response.status_code == 400
@@ -249,3 +260,241 @@ def test_logout_from_a_foreign_origin_is_refused(
     response = client.post("/logout", headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
     assert client.cookies["stafett_session"] == guardian_cookie
+
+
+def _test_idp(app: Litestar) -> TestIdentityProvider:
+    provide = app.dependencies["test_idp"]
+    assert isinstance(provide, Provide)
+    provided = provide.dependency()
+    assert isinstance(provided, TestIdentityProvider)
+    return provided
+
+
+def test_login_pushes_the_authorization_request_when_par_is_offered(
+    client: TestClient[Litestar],
+) -> None:
+    start = client.get("/login", params={"kind": "guardian"})
+    query = query_of(start.headers["location"])
+    assert set(query) == {"client_id", "request_uri"}
+    assert query["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+
+
+def test_login_sends_a_plain_authorization_request_when_par_is_not_offered(
+    app: Litestar, client: TestClient[Litestar]
+) -> None:
+    _test_idp(app).offer_par = False
+    start = client.get("/login", params={"kind": "guardian"})
+    query = query_of(start.headers["location"])
+    assert "request_uri" not in query
+    assert query["code_challenge_method"] == "S256"
+    assert query["acr_values"] == "idporten-loa-high"
+    assert query["ui_locales"] == "nb"
+    assert log_in(client, "guardian", KARI).status_code == 303
+    assert "stafett_session" in client.cookies
+
+
+def test_staff_login_asks_for_the_staff_level(client: TestClient[Litestar], app: Litestar) -> None:
+    _test_idp(app).offer_par = False
+    start = client.get("/login", params={"kind": "staff"})
+    assert query_of(start.headers["location"])["acr_values"] == "idporten-loa-substantial"
+
+
+def test_id_token_for_another_audience_is_refused(
+    client: TestClient[Litestar], transport: RewritingTransport, settings: Settings
+) -> None:
+    key = _idp_key(settings)
+    transport.token_rewriter = lambda body: (
+        body | {"id_token": _resign(_claims(body["id_token"]) | {"aud": "another-client"}, key)}
+    )
+    assert log_in(client, "guardian", KARI).status_code == 400
+    assert "stafett_session" not in client.cookies
+
+
+def test_id_token_with_alg_none_is_refused(
+    client: TestClient[Litestar], transport: RewritingTransport
+) -> None:
+    def unsigned(body: dict[str, Any]) -> dict[str, Any]:
+        header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+        payload = body["id_token"].split(".")[1]
+        return body | {"id_token": f"{header}.{payload}."}
+
+    transport.token_rewriter = unsigned
+    assert log_in(client, "guardian", KARI).status_code == 400
+    assert "stafett_session" not in client.cookies
+
+
+def test_id_token_from_another_issuer_is_refused(
+    client: TestClient[Litestar], transport: RewritingTransport, settings: Settings
+) -> None:
+    key = _idp_key(settings)
+    transport.token_rewriter = lambda body: (
+        body
+        | {"id_token": _resign(_claims(body["id_token"]) | {"iss": "https://evil.example"}, key)}
+    )
+    assert log_in(client, "guardian", KARI).status_code == 400
+    assert "stafett_session" not in client.cookies
+
+
+def test_replayed_authorization_code_in_a_fresh_login_attempt_is_refused(
+    client: TestClient[Litestar],
+) -> None:
+    first = callback_url_for(client, "guardian", KARI)
+    assert client.get(_path(first)).status_code == 303
+    stolen_code = query_of(first)["code"]
+    client.cookies.clear()
+    fresh = callback_url_for(client, "guardian", OLA)
+    replay = query_of(fresh) | {"code": stolen_code}
+    response = client.get("/callback?" + urlencode(replay))
+    assert response.status_code == 400
+    assert "stafett_session" not in client.cookies
+
+
+def test_logout_return_with_another_state_is_refused(
+    client: TestClient[Litestar], guardian_cookie: str
+) -> None:
+    endsession = client.post("/logout").headers["location"]
+    response = client.get("/logout/done", params={"state": "not-the-one-we-sent"})
+    assert response.status_code == 400
+    assert "utloggingen" in response.text
+    assert query_of(endsession)["state"] != "not-the-one-we-sent"
+
+
+def _log_in_capturing_id_token(
+    client: TestClient[Litestar], transport: RewritingTransport
+) -> tuple[str, dict[str, Any]]:
+    captured: list[str] = []
+
+    def capture(body: dict[str, Any]) -> dict[str, Any]:
+        captured.append(body["id_token"])
+        return body
+
+    transport.token_rewriter = capture
+    assert log_in(client, "guardian", KARI).status_code == 303
+    transport.token_rewriter = None
+    return client.cookies["stafett_session"], _claims(captured[0])
+
+
+def test_frontchannel_logout_ends_the_session_for_any_browser(
+    app: Litestar,
+    client: TestClient[Litestar],
+    transport: RewritingTransport,
+    portal_key: OKPKey,
+) -> None:
+    cookie, id_token_claims = _log_in_capturing_id_token(client, transport)
+    assert client.post("/session", data=portal_form(portal_key, cookie)).status_code == 200
+    client.cookies.clear()  # the IdP's frame may carry no cookie at all
+    response = client.get(
+        "/frontchannel-logout",
+        params={"iss": f"{AUTH_URL}/test-idp", "sid": id_token_claims["sid"]},
+    )
+    assert "set-cookie" not in response.headers
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "no-store" in response.headers["cache-control"]
+    assert "<body></body>" in response.text
+    assert client.post("/session", data=portal_form(portal_key, cookie)).status_code == 401
+
+
+def test_logout_at_another_client_of_the_idp_ends_the_session_here(
+    app: Litestar,
+    client: TestClient[Litestar],
+    transport: RewritingTransport,
+    settings: Settings,
+    portal_key: OKPKey,
+) -> None:
+    """Kari logs in to auth and, in the same browser, to another service at the test IdP; she
+    logs out of the other service; the IdP's logged-out page frames auth's front-channel URI."""
+    idp = _test_idp(app)
+    client_key = RSAKey.import_key(json.loads(settings.client_key_file.read_text()))
+    other_callback = "https://other.example/callback"
+    idp.register_client(
+        RegisteredClient(
+            client_id="other-service",
+            keys=KeySet([RSAKey.import_key(client_key.as_dict(private=False))]),
+            redirect_uris=frozenset({other_callback}),
+            post_logout_redirect_uris=frozenset({"https://other.example/bye"}),
+            frontchannel_logout_uri="https://other.example/frontchannel",
+        )
+    )
+    cookie, auth_claims = _log_in_capturing_id_token(client, transport)
+
+    verifier = secrets.token_urlsafe(48)
+    page = client.get(
+        "/test-idp/authorize",
+        params={
+            "client_id": "other-service",
+            "response_type": "code",
+            "redirect_uri": other_callback,
+            "scope": "openid",
+            "state": "s-1",
+            "nonce": "n-1",
+            "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+        },
+    )
+    request_id = page.text.split('name="request_id" value="')[1].split('"')[0]
+    chosen = client.post(
+        "/test-idp/login",
+        data={"request_id": request_id, "pid": KARI, "csrf_token": csrf_token_of(page.text)},
+    )
+    assert chosen.status_code == 303, chosen.text
+    code = query_of(chosen.headers["location"])["code"]
+    issuer = f"{AUTH_URL}/test-idp"
+    tokens = client.post(
+        "/test-idp/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": other_callback,
+            "code_verifier": verifier,
+            "client_id": "other-service",
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": make_client_assertion(
+                client_key, client_id="other-service", audience=issuer
+            ),
+        },
+    ).json()
+    assert _claims(tokens["id_token"])["sid"] == auth_claims["sid"]  # one IdP session
+
+    logged_out = client.get(
+        "/test-idp/endsession",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://other.example/bye",
+            "state": "bye-1",
+        },
+    )
+    assert logged_out.status_code == 200
+    frames = re.findall(r'<iframe src="([^"]+)"', logged_out.text)
+    assert len(frames) == 1
+    frame = html.unescape(frames[0])
+    assert frame.startswith(f"{AUTH_URL}/frontchannel-logout?")
+    assert query_of(frame) == {"iss": issuer, "sid": auth_claims["sid"]}
+    assert 'href="https://other.example/bye?state=bye-1"' in logged_out.text
+    client.cookies.clear()  # the frame comes from the IdP's page: no cookie of ours
+    assert client.get(_path(frame)).status_code == 200
+    assert client.post("/session", data=portal_form(portal_key, cookie)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"iss": "https://idp.evil.example", "sid": "x"},
+        {"sid": "x"},
+        {"iss": f"{AUTH_URL}/test-idp"},
+        {"iss": f"{AUTH_URL}/test-idp", "sid": "a" * 300},
+    ],
+)
+def test_frontchannel_logout_with_unknown_issuer_or_bad_sid_is_refused(
+    client: TestClient[Litestar], guardian_cookie: str, portal_key: OKPKey, params: dict[str, str]
+) -> None:
+    response = client.get("/frontchannel-logout", params=params)
+    assert response.status_code == 400
+    assert '<html lang="nb">' in response.text
+    assert client.post("/session", data=portal_form(portal_key, guardian_cookie)).status_code == 200
+
+
+def test_frontchannel_logout_route_is_marked_frameable_by_the_idp(app: Litestar) -> None:
+    handler = app.route_handler_method_map["/frontchannel-logout"]["GET"]
+    assert handler.name == "frontchannel_logout"
+    assert handler.opt.get("frameable_by_idp") is True

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from services.auth.oidc import LoginError, acr_satisfies, validate_id_token
 
@@ -108,3 +108,35 @@ def test_acr_levels_are_ordered_and_unknown_levels_never_satisfy() -> None:
     assert acr_satisfies("idporten-loa-high", "idporten-loa-substantial")
     assert not acr_satisfies("idporten-loa-substantial", "idporten-loa-high")
     assert not acr_satisfies("made-up-level", "idporten-loa-low")
+
+
+def test_acr_levels_order_low_below_substantial_below_high() -> None:
+    assert acr_satisfies("idporten-loa-substantial", "idporten-loa-low")
+    assert not acr_satisfies("idporten-loa-low", "idporten-loa-substantial")
+    assert acr_satisfies("idporten-loa-high", "idporten-loa-high")
+
+
+def test_ansattporten_level_names_rank_with_id_portens() -> None:
+    assert acr_satisfies("high", "idporten-loa-substantial")
+    assert acr_satisfies("substantial", "substantial")
+    assert not acr_satisfies("substantial", "idporten-loa-high")
+    assert not acr_satisfies("entraid", "idporten-loa-low")
+
+
+def test_azp_naming_another_client_is_refused_even_with_one_audience(idp_key: RSAKey) -> None:
+    with pytest.raises(LoginError, match="azp"):
+        _validate(_sign(idp_key, _claims(azp="another-client")), idp_key)
+    several = _claims(aud=[CLIENT, "api"], azp=CLIENT)
+    assert _validate(_sign(idp_key, several), idp_key).azp == CLIENT
+
+
+def test_id_token_with_hmac_signature_is_refused(idp_key: RSAKey) -> None:
+    secret = OctKey.import_key(b"k" * 32)
+    token = jwt.encode({"alg": "HS256"}, _claims(), secret, algorithms=["HS256"])
+    with pytest.raises(LoginError, match="algorithm"):
+        _validate(token, idp_key)
+
+
+def test_amr_as_a_list_or_a_string_is_accepted(idp_key: RSAKey) -> None:
+    assert _validate(_sign(idp_key, _claims(amr=["BankID"])), idp_key).amr == ["BankID"]
+    assert _validate(_sign(idp_key, _claims(amr="BankID")), idp_key).amr == "BankID"

@@ -12,14 +12,19 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.auth.app import create_app
 from services.auth.custody import LocalKek
 from services.auth.directory import DirectoryService
 from services.auth.models import SessionRow
+from services.auth.session_stores import SqlSessionBackend
 from services.auth.sessions import NewSession, SessionStore
 from services.auth.settings import Settings
 from shared.crypto.keys import generate_participant_keys
 from shared.db import create_engine
-from tests.auth.helpers import portal_form
+from tests.auth.helpers import AUTH_URL, PORTAL_URL, RewritingTransport, log_in, portal_form
+from tests.auth.redis_fixtures import RedisTarget, redis_keys, redis_target
+
+__all__ = ["redis_target"]  # the fixture, imported for pytest
 
 
 def _rows(settings: Settings) -> list[SessionRow]:
@@ -67,7 +72,7 @@ def test_sealed_session_secrets_do_not_open_without_the_cookie_secret(
     async def scenario() -> tuple[bool, bool]:
         engine = create_engine(settings.database_url)
         store = SessionStore(
-            async_sessionmaker(engine, expire_on_commit=False),
+            SqlSessionBackend(async_sessionmaker(engine, expire_on_commit=False)),
             idle_seconds=60,
             absolute_seconds=600,
         )
@@ -122,3 +127,56 @@ def test_malformed_cookie_values_are_refused(
     for value in ["", "no-dot", "a.b", "A" * 43 + "." + "B" * 42 + "!", "." * 87]:
         response = client.post("/session", data=portal_form(portal_key, value))
         assert response.status_code in {400, 401}
+
+
+def test_each_login_gets_a_new_session_id_and_the_old_cookie_stops_working(
+    client: TestClient[Litestar], portal_key: OKPKey, guardian_cookie: str
+) -> None:
+    again = log_in(client, "guardian", "12838510068")
+    assert again.status_code == 303
+    new_cookie = client.cookies["stafett_session"]
+    assert new_cookie.split(".")[0] != guardian_cookie.split(".")[0]
+    old = client.post("/session", data=portal_form(portal_key, guardian_cookie))
+    assert old.status_code == 401
+    new = client.post("/session", data=portal_form(portal_key, new_cookie))
+    assert new.status_code == 200
+
+
+def test_session_cookie_is_httponly_lax_and_host_wide(client: TestClient[Litestar]) -> None:
+    response = log_in(client, "guardian", "12838510068")
+    (cookie,) = [
+        value
+        for value in response.headers.get_list("set-cookie")
+        if value.startswith("stafett_session=")
+    ]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+    assert {"httponly", "path", "samesite"} <= attributes
+    assert "samesite=lax" in cookie.lower()
+    assert "path=/" in cookie.lower()
+    assert "domain" not in attributes
+
+
+def test_sessions_live_in_redis_when_configured_and_not_in_the_database(
+    environ: dict[str, str], redis_target: RedisTarget, portal_key: OKPKey
+) -> None:
+    environ = {
+        **environ,
+        "STAFETT_SESSION_REDIS_URL": redis_target.url,
+        "STAFETT_REDIS_KEY_PREFIX": redis_target.prefix,
+    }
+    settings = Settings.from_env(environ)
+    transport = RewritingTransport()
+    app = create_app(settings, http_transport=transport)
+    transport.attach(app)
+    with TestClient(app, base_url=AUTH_URL) as client:
+        client.follow_redirects = False
+        assert log_in(client, "guardian", "12838510068").status_code == 303
+        cookie = client.cookies["stafett_session"]
+        context = client.post("/session", data=portal_form(portal_key, cookie))
+        assert context.status_code == 200
+        logout = client.post("/logout", headers={"Origin": PORTAL_URL})
+        assert logout.status_code == 303
+        after = client.post("/session", data=portal_form(portal_key, cookie))
+        assert after.status_code == 401
+    assert _rows(settings) == []
+    assert not any(b":session:" in key for key in redis_keys(redis_target))

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from services.auth.settings import Settings
 from tests.auth.conftest import KARI
-from tests.auth.helpers import AUTH_URL, query_of
+from tests.auth.helpers import AUTH_URL, csrf_token_of, query_of
 
 ISSUER = f"{AUTH_URL}/test-idp"
 CLIENT = "stafettlogg-idporten"
@@ -133,7 +133,14 @@ def _code(client: TestClient[Litestar], params: dict[str, str]) -> str:
     page = client.get("/test-idp/authorize", params=params)
     request_id = re.search(r'name="request_id" value="([^"]+)"', page.text)
     assert request_id is not None
-    chosen = client.post("/test-idp/login", data={"request_id": request_id.group(1), "pid": KARI})
+    chosen = client.post(
+        "/test-idp/login",
+        data={
+            "request_id": request_id.group(1),
+            "csrf_token": csrf_token_of(page.text),
+            "pid": KARI,
+        },
+    )
     return query_of(chosen.headers["location"])["code"]
 
 
@@ -192,3 +199,20 @@ def test_client_assertion_cannot_be_replayed(
     second = client.post("/test-idp/par", data=_authorize_params() | auth)
     assert first.status_code == 201
     assert second.status_code == 401
+
+
+def test_discovery_advertises_front_channel_logout_with_session(
+    client: TestClient[Litestar],
+) -> None:
+    metadata = client.get("/test-idp/.well-known/openid-configuration").json()
+    assert metadata["frontchannel_logout_supported"] is True
+    assert metadata["frontchannel_logout_session_supported"] is True
+
+
+def test_end_session_without_other_clients_redirects_straight_back(
+    client: TestClient[Litestar],
+) -> None:
+    response = client.get("/test-idp/endsession", params={"id_token_hint": "not-a-token"})
+    assert response.status_code == 200  # an unverifiable hint: no redirect anywhere
+    assert "<iframe" not in response.text
+    assert "Du er logget ut" in response.text

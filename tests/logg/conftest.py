@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar import Litestar
@@ -16,10 +17,16 @@ from tests.logg.helpers import ISSUER, LoggApi, TokenMinter
 
 
 @pytest.fixture
-def logg_settings(database_url: DatabaseFactory) -> Settings:
+def logg_settings(database_url: DatabaseFactory, tmp_path: Path) -> Settings:
     url = database_url("logg")
     migrate(url)
-    return Settings.from_env({"STAFETT_LOGG_DATABASE_URL": url, "STAFETT_AUTH_URL": ISSUER})
+    return Settings.from_env(
+        {
+            "STAFETT_LOGG_DATABASE_URL": url,
+            "STAFETT_AUTH_URL": ISSUER,
+            "STAFETT_DATA_DIR": str(tmp_path / "var"),
+        }
+    )
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -19,6 +19,7 @@ from shared.crypto.envelope import EnvelopeHeader, SealedEnvelope, new_epoch_key
 from shared.crypto.hpke import KeyGrantContext, wrap_epoch_key
 from shared.crypto.keys import ParticipantKeys, generate_participant_keys
 from shared.wire import (
+    NewConsent,
     NewEntry,
     NewKeyGrant,
     NewParticipant,
@@ -36,6 +37,7 @@ __all__ = [
     "LoggApi",
     "TokenMinter",
     "b64url",
+    "consent_body",
     "entry_body",
     "json_body",
     "new_id",
@@ -217,6 +219,40 @@ def entry_body(author: Actor, stafettlogg_id: str, epoch_key: bytes, **kwargs: A
     return NewEntry(sealed=seal(author, stafettlogg_id, epoch_key, **kwargs))
 
 
+def consent_body(
+    service_id: str,
+    *,
+    consent_id: str | None = None,
+    status: Literal["given", "refused"] = "given",
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    paper_by: tuple[Actor, str, bytes] | None = None,
+) -> NewConsent:
+    """A consent for a service unit, valid from an hour ago for a year unless told otherwise.
+    `paper_by` = (coordinator, log id, epoch key): a paper consent with a sealed scan."""
+    now = datetime.now(UTC)
+    cid = consent_id or new_id("consent")
+    scan = None
+    given_by = None
+    if paper_by is not None:
+        recorder, log_id, key = paper_by
+        scan = seal(
+            recorder, log_id, key, entry_type="consent_scan", entry_id=cid, plaintext=b"%PDF-1.7"
+        )
+        given_by = new_id("guardian")
+    return NewConsent(
+        id=cid,
+        service_id=service_id,
+        status=status,
+        scopes=["all"],
+        valid_from=valid_from or now - timedelta(hours=1),
+        valid_until=valid_until or now + timedelta(days=365),
+        method="paper" if paper_by is not None else "portal",
+        given_by=given_by,
+        scan=scan,
+    )
+
+
 def json_body(struct: msgspec.Struct) -> bytes:
     return msgspec.json.encode(struct)
 
@@ -235,6 +271,15 @@ class LoggApi:
 
     def get(self, path: str, actor: Actor, params: dict[str, Any] | None = None) -> Any:
         return self.client.get(path, params=params, headers=self.minter.headers(actor))
+
+    def consent(
+        self, log_id: str, coordinator: Actor, key: bytes, service_id: str, **kwargs: Any
+    ) -> str:
+        """The coordinator records a paper consent for the service; returns its id."""
+        body = consent_body(service_id, paper_by=(coordinator, log_id, key), **kwargs)
+        response = self.post(f"/stafettlogger/{log_id}/consents", body, coordinator)
+        assert response.status_code == 201, response.text
+        return body.id
 
     def create(
         self,

@@ -75,7 +75,9 @@ def test_staff_whose_service_participates_can_read_and_receives_the_service_gran
     api: LoggApi,
 ) -> None:
     coordinator, school = Actor.staff(), Actor.staff()
-    log_id, _ = api.create(coordinator, [(school, "service", "reader")])
+    log_id, key = api.create(coordinator, [(school, "service", "reader")])
+    assert school.service is not None
+    api.consent(log_id, coordinator, key, school.service)
     colleague = Actor.staff(service=school.service)
 
     response = api.get(f"/stafettlogger/{log_id}", colleague)
@@ -214,14 +216,20 @@ def test_listing_shows_only_the_callers_logs_newest_first_and_pages(api: LoggApi
     assert seen == list(reversed(ids))
 
 
-def test_listing_includes_logs_the_callers_service_takes_part_in(api: LoggApi) -> None:
-    school = Actor.staff()
-    log_id, _ = api.create(Actor.staff(), [(school, "service", "reader")])
+def test_listing_includes_logs_the_callers_service_takes_part_in_with_valid_consent(
+    api: LoggApi,
+) -> None:
+    school, coordinator = Actor.staff(), Actor.staff()
+    log_id, key = api.create(coordinator, [(school, "service", "reader")])
+    unconsented, _ = api.create(coordinator, [(school, "service", "reader")])
+    assert school.service is not None
+    api.consent(log_id, coordinator, key, school.service)
     colleague = Actor.staff(service=school.service)
 
     page = msgspec.json.decode(api.get("/stafettlogger", colleague).content, type=StafettloggPage)
 
     assert [item.id for item in page.items] == [log_id]
+    assert unconsented not in [item.id for item in page.items]
     assert page.next_cursor is None
 
 

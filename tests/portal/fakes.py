@@ -68,6 +68,8 @@ class Person:
     keys: ParticipantKeys = field(default_factory=generate_participant_keys)
     service: ServiceUnit | None = None
     pid: str | None = None
+    admin: bool = False
+    active: bool = True
 
 
 class FakeAuth:
@@ -81,6 +83,7 @@ class FakeAuth:
         self.sessions: dict[str, str] = {}
         self.requests: list[httpx.Request] = []
         self.down = False
+        self.imported: list[bytes] = []
 
     def add_person(self, person: Person, session_cookie: str | None = None) -> Person:
         self.persons[person.subject] = person
@@ -160,11 +163,14 @@ class FakeAuth:
                     "keys": _b64(person.keys.to_bytes()),
                     "service_keys": _b64(service.keys.to_bytes()) if service else None,
                     "expires_at": "2099-01-01T00:00:00Z",
+                    "admin": person.admin,
                 },
             )
         caller = self._caller(request)
         if caller is None:
             return _json(401, {"error": "invalid_token"})
+        if path.startswith("/admin/"):
+            return _fake_admin(self, request, caller, path.removeprefix("/admin"))
         if path == "/directory/services":
             return _json(
                 200,
@@ -214,6 +220,87 @@ class FakeAuth:
                 },
             )
         return _problem(404, "not-found")
+
+
+def _admin_view(person: Person) -> dict[str, Any]:
+    return {
+        "subject": person.subject,
+        "name": person.name,
+        "service_ids": [person.service.id] if person.service else [],
+        "admin": person.admin,
+        "active": person.active,
+    }
+
+
+def _fake_admin(
+    self: FakeAuth, request: httpx.Request, caller: Person, path: str
+) -> httpx.Response:
+    """auth's /admin API, enough for the portal's pages: admins only, as auth checks."""
+    if not (caller.admin and caller.role == "staff"):
+        return _problem(403, "forbidden")
+    if path == "/services" and request.method == "GET":
+        return _json(
+            200,
+            [
+                {"id": u.id, "name": u.name, "active": True, "staff_count": 0}
+                for u in self.services.values()
+            ],
+        )
+    if path == "/services" and request.method == "POST":
+        body = json.loads(request.content)
+        if body["id"] in self.services:
+            return _problem(409, "service-exists")
+        unit = self.add_service(ServiceUnit(body["id"], body["name"]))
+        return _json(201, {"id": unit.id, "name": unit.name, "active": True, "staff_count": 0})
+    staff = [p for p in self.persons.values() if p.role == "staff"]
+    if path == "/staff" and request.method == "GET":
+        return _json(200, [_admin_view(p) for p in staff])
+    if path == "/staff" and request.method == "POST":
+        body = json.loads(request.content)
+        if body["pid"].endswith("9"):  # stands for a failed mod-11 check
+            return _problem(400, "invalid-fodselsnummer")
+        if any(p.pid == body["pid"] for p in self.persons.values()):
+            return _problem(409, "staff-exists")
+        service_ids = body["service_ids"]
+        person = self.add_person(
+            Person(
+                f"p_new{len(self.persons)}",
+                body["name"],
+                "staff",
+                service=self.services[service_ids[0]] if service_ids else None,
+                pid=body["pid"],
+                admin=body["admin"],
+            )
+        )
+        return _json(201, _admin_view(person))
+    if path.startswith("/staff/") and path.endswith("/deactivate"):
+        subject = path.split("/")[2]
+        target = self.persons.get(subject)
+        if target is None:
+            return _problem(404, "not-found")
+        if target is caller:
+            return _problem(409, "own-admin-role")
+        target.active = False
+        return _json(200, _admin_view(target))
+    if path == "/staff/import" and request.method == "POST":
+        if not request.headers.get("content-type", "").startswith("text/csv"):
+            return _problem(415, "unsupported-media-type")
+        self.imported.append(request.content)
+        if b"FEIL" in request.content:
+            body = {
+                "type": "urn:stafettlogg:problem:invalid-staff-file",
+                "title": "refused",
+                "status": 400,
+                "errors": [{"line": 3, "reason": "ugyldig fødselsnummer"}],
+            }
+            return httpx.Response(
+                400,
+                content=json.dumps(body).encode(),
+                headers={"content-type": "application/problem+json"},
+            )
+        lines = len(request.content.decode().strip().splitlines()) - 1
+        return _json(200, {"created": lines, "updated": 0, "unchanged": 0})
+    return _problem(404, "not-found")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The portal's client of auth: private_key_jwt, token exchange and its cache."""
+"""The portal's client of auth: private_key_jwt, and a fresh token exchange for every call."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from services.portal.auth_client import (
+    AUDIENCE_AUTH,
     AUDIENCE_LOGG,
     AuthClient,
     AuthUnavailableError,
@@ -59,7 +60,7 @@ def test_client_assertion_is_an_ed25519_jwt_for_auth() -> None:
     )
 
 
-def test_tokens_are_cached_per_session_until_30_seconds_before_expiry() -> None:
+def test_every_call_gets_a_fresh_token_because_tokens_are_one_shot() -> None:
     forms: list[dict[str, str]] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -79,19 +80,18 @@ def test_tokens_are_cached_per_session_until_30_seconds_before_expiry() -> None:
     async def scenario() -> list[str]:
         first = await client.access_token("cookie-a", AUDIENCE_LOGG)
         again = await client.access_token("cookie-a", AUDIENCE_LOGG)
-        other_session = await client.access_token("cookie-b", AUDIENCE_LOGG)
-        clock.now += 271
-        renewed = await client.access_token("cookie-a", AUDIENCE_LOGG)
-        return [first, again, other_session, renewed]
+        directory = await client.access_token("cookie-a", AUDIENCE_AUTH)
+        return [first, again, directory]
 
-    assert asyncio.run(scenario()) == ["token-1", "token-1", "token-2", "token-3"]
+    assert asyncio.run(scenario()) == ["token-1", "token-2", "token-3"]
+    assert [form["audience"] for form in forms] == ["stafett-logg", "stafett-logg", "stafett-auth"]
     assert forms[0]["grant_type"] == "urn:ietf:params:oauth:grant-type:token-exchange"
     assert forms[0]["subject_token"] == "cookie-a"
     assert forms[0]["subject_token_type"] == "urn:stafettlogg:token-type:session"
-    assert forms[0]["audience"] == "stafett-logg"
     assert forms[0]["client_assertion_type"] == (
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     )
+    assert forms[0]["client_assertion"] != forms[1]["client_assertion"]
 
 
 def test_an_unknown_session_is_expired_but_a_refused_client_is_unavailable() -> None:

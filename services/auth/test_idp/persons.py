@@ -1,7 +1,8 @@
 """The synthetic people and service units of local runs and tests.
 
 The fødselsnummer are synthetic (month + 80, as Norwegian test data does) and pass the mod-11
-check. Their child, Emma Nordmann (born 2016-05-03), is not a login person.
+check. Their child, Emma Nordmann (born 2016-05-03), is not a login person. Anne Admin is the
+municipal administrator: staff, no service unit of her own, keeps the staff directory.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class SyntheticPerson:
     kind: Literal["guardian", "staff"]
     service_id: str | None = None
     title: str | None = None
+    admin: bool = False  # a municipal administrator (staff only)
 
     @property
     def name(self) -> str:
@@ -50,6 +52,7 @@ SYNTHETIC_PERSONS: tuple[SyntheticPerson, ...] = (
         "23907930017", "Siri", "Stafett", "staff", "helsestasjon-sentrum", "stafettholder"
     ),
     SyntheticPerson("17088840089", "Lars", "Lærer", "staff", "sentrum-skole", "lærer"),
+    SyntheticPerson("30918420041", "Anne", "Admin", "staff", None, "administrator", admin=True),
 )
 
 

@@ -2,9 +2,12 @@
 
 Discovery, JWKS, PAR (RFC 9126), authorize with PKCE S256 only (RFC 7636), a login page listing
 the test persons, token with `private_key_jwt` client authentication (RFC 7523), RS256 ID tokens
-with `pid`, `acr`, `amr` and `sid`, the `iss` authorization response parameter (RFC 9207), and
-RP-initiated logout. Its state (pushed requests, codes) is in memory: one local process.
-It refuses to exist in production mode (see Settings).
+with `pid`, `acr`, `amr` and `sid`, the `iss` authorization response parameter (RFC 9207),
+RP-initiated logout, and front-channel logout (OpenID Connect Front-Channel Logout 1.0): a browser
+keeps one login session here (a cookie), every client that logs in through it shares its `sid`,
+and logging out of one renders the logged-out page with an <iframe> to each other client's
+front-channel logout URI. Its state (pushed requests, codes, sessions) is in memory: one local
+process. It refuses to exist in production mode (see Settings).
 """
 
 from __future__ import annotations
@@ -28,15 +31,26 @@ from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
+from services.auth.test_idp.login_csrf import CSRF_COOKIE, CSRF_FIELD, LoginFormCsrf
 from services.auth.test_idp.persons import SYNTHETIC_PERSONS, synthetic_person
 
-__all__ = ["RegisteredClient", "TestIdentityProvider", "TestIdp", "TestIdpController"]
+__all__ = [
+    "BROWSER_COOKIE",
+    "LogoutOutcome",
+    "RegisteredClient",
+    "TestIdentityProvider",
+    "TestIdp",
+    "TestIdpController",
+]
+
+BROWSER_COOKIE = "stafett_test_idp"
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 _REQUEST_LIFETIME = 90
 _CODE_LIFETIME = 60
 _ID_TOKEN_LIFETIME = 120
+_BROWSER_SESSION_LIFETIME = 8 * 3600
 _ACR_VALUES = ("idporten-loa-substantial", "idporten-loa-high")
 _CLIENT_ALGS = ["RS256"]
 _AUTHORIZE_PARAMS = (
@@ -60,6 +74,26 @@ class RegisteredClient:
     keys: KeySet
     redirect_uris: frozenset[str]
     post_logout_redirect_uris: frozenset[str]
+    frontchannel_logout_uri: str | None = None
+
+
+@dataclass(slots=True)
+class _BrowserSession:
+    """One browser's login here: who, and which clients it has logged in to since."""
+
+    sid: str
+    pid: str
+    clients: set[str]
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutOutcome:
+    """Where to send the browser after end-session, and which front-channel logout URIs the
+    logged-out page must frame first."""
+
+    redirect: str | None
+    frontchannel_uris: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +132,14 @@ class TestIdentityProvider:
 
     issuer: str
     signing_key: RSAKey
+    offer_par: bool = True  # tests switch PAR off to drive the plain authorization request
     clients: dict[str, RegisteredClient] = field(default_factory=dict)
     _pushed: dict[str, _AuthorizationRequest] = field(default_factory=dict)
     _pending: dict[str, _AuthorizationRequest] = field(default_factory=dict)
     _codes: dict[str, _CodeGrant] = field(default_factory=dict)
     _used_jtis: dict[str, float] = field(default_factory=dict)
+    login_csrf: LoginFormCsrf = field(default_factory=LoginFormCsrf)
+    _browser_sessions: dict[str, _BrowserSession] = field(default_factory=dict)
 
     def register_client(self, client: RegisteredClient) -> None:
         self.clients[client.client_id] = client
@@ -112,7 +149,7 @@ class TestIdentityProvider:
         return {
             "issuer": base,
             "authorization_endpoint": f"{base}/authorize",
-            "pushed_authorization_request_endpoint": f"{base}/par",
+            **({"pushed_authorization_request_endpoint": f"{base}/par"} if self.offer_par else {}),
             "token_endpoint": f"{base}/token",
             "jwks_uri": f"{base}/jwks",
             "end_session_endpoint": f"{base}/endsession",
@@ -129,7 +166,8 @@ class TestIdentityProvider:
             "token_endpoint_auth_signing_alg_values_supported": _CLIENT_ALGS,
             "authorization_response_iss_parameter_supported": True,
             "require_pushed_authorization_requests": False,
-            "frontchannel_logout_supported": False,
+            "frontchannel_logout_supported": True,
+            "frontchannel_logout_session_supported": True,
             "ui_locales_supported": ["nb", "nn", "en"],
         }
 
@@ -138,7 +176,7 @@ class TestIdentityProvider:
 
     def _sweep(self) -> None:
         now = time.time()
-        for store in (self._pushed, self._pending, self._codes):
+        for store in (self._pushed, self._pending, self._codes, self._browser_sessions):
             for key in [k for k, v in store.items() if v.expires_at < now]:
                 del store[key]
         for jti in [j for j, exp in self._used_jtis.items() if exp < now]:
@@ -258,25 +296,46 @@ class TestIdentityProvider:
             query["state"] = params["state"]
         return f"{redirect_uri}?{urlencode(query)}"
 
-    def complete_login(self, request_id: str, pid: str | None, acr: str, cancel: bool) -> str:
-        """The person chose (or cancelled); returns the redirect back to the client."""
+    def complete_login(
+        self,
+        request_id: str,
+        pid: str | None,
+        acr: str,
+        cancel: bool,
+        browser: str | None = None,
+    ) -> tuple[str, str | None]:
+        """The person chose (or cancelled); returns the redirect back to the client and the
+        browser's login-session handle (for its cookie). The same person logging in again
+        from the same browser keeps the session's `sid`; another person starts a new one."""
+        self._sweep()
         request = self._pending.pop(request_id, None)
         if request is None:
             raise _ProtocolError("invalid_request", "the login request has expired")
         query: dict[str, str]
         if cancel or pid is None or synthetic_person(pid) is None:
             query = {"error": "access_denied", "state": request.state, "iss": self.issuer}
-        else:
-            code = secrets.token_urlsafe(32)
-            self._codes[code] = _CodeGrant(
-                request=request,
-                pid=pid,
-                acr=acr if acr in _ACR_VALUES else "idporten-loa-high",
+            return f"{request.redirect_uri}?{urlencode(query)}", browser
+        session = self._browser_sessions.get(browser) if browser else None
+        if session is None or session.pid != pid:
+            browser = secrets.token_urlsafe(24)
+            session = _BrowserSession(
                 sid=secrets.token_urlsafe(16),
-                expires_at=time.time() + _CODE_LIFETIME,
+                pid=pid,
+                clients=set(),
+                expires_at=time.time() + _BROWSER_SESSION_LIFETIME,
             )
-            query = {"code": code, "state": request.state, "iss": self.issuer}
-        return f"{request.redirect_uri}?{urlencode(query)}"
+            self._browser_sessions[browser] = session
+        session.clients.add(request.client_id)
+        code = secrets.token_urlsafe(32)
+        self._codes[code] = _CodeGrant(
+            request=request,
+            pid=pid,
+            acr=acr if acr in _ACR_VALUES else "idporten-loa-high",
+            sid=session.sid,
+            expires_at=time.time() + _CODE_LIFETIME,
+        )
+        query = {"code": code, "state": request.state, "iss": self.issuer}
+        return f"{request.redirect_uri}?{urlencode(query)}", browser
 
     def redeem(self, form: Mapping[str, str]) -> dict[str, Any]:
         self._sweep()
@@ -327,21 +386,51 @@ class TestIdentityProvider:
         header = {"alg": "RS256", "kid": self.signing_key.kid, "typ": "JWT"}
         return jwt.encode(header, claims, self.signing_key, algorithms=["RS256"])
 
-    def logout_redirect(self, params: Mapping[str, str]) -> str | None:
-        """Where to send the browser after logout, if the id_token_hint and the
-        post_logout_redirect_uri check out (OpenID Connect RP-Initiated Logout 1.0 §2)."""
-        hint = params.get("id_token_hint", "")
-        redirect = params.get("post_logout_redirect_uri")
-        if not hint or not redirect:
+    def end_session(self, params: Mapping[str, str], browser: str | None) -> LogoutOutcome:
+        """Log the browser out (OpenID Connect RP-Initiated Logout 1.0): end its login session
+        here, and name the front-channel logout URIs (with iss and sid) of every other client
+        that shared it. Redirect only if the id_token_hint (signed by us; expiry does not
+        matter) and its client's registered post_logout_redirect_uri check out."""
+        hint_claims = self._hint_claims(params.get("id_token_hint", ""))
+        initiator = str(hint_claims.get("aud")) if hint_claims else None
+        session = self._browser_sessions.pop(browser, None) if browser else None
+        sid = session.sid if session is not None else None
+        if sid is None and hint_claims is not None and isinstance(hint_claims.get("sid"), str):
+            sid = str(hint_claims["sid"])
+            for handle in [h for h, s in self._browser_sessions.items() if s.sid == sid]:
+                session = self._browser_sessions.pop(handle)
+        uris: list[str] = []
+        if session is not None and sid is not None:
+            for client_id in sorted(session.clients - {initiator}):
+                client = self.clients.get(client_id)
+                if client is None or not client.frontchannel_logout_uri:
+                    continue
+                separator = "&" if "?" in client.frontchannel_logout_uri else "?"
+                query = urlencode({"iss": self.issuer, "sid": sid})
+                uri = f"{client.frontchannel_logout_uri}{separator}{query}"
+                if uri not in uris:
+                    uris.append(uri)
+        return LogoutOutcome(self._logout_redirect(params, hint_claims), tuple(uris))
+
+    def _hint_claims(self, hint: str) -> dict[str, Any] | None:
+        if not hint:
             return None
         try:  # an expired hint is fine; its signature and issuer must be ours
             token = jwt.decode(hint, self.signing_key, algorithms=["RS256"])
         except JoseError:
             return None
-        client = self.clients.get(str(token.claims.get("aud")))
-        if token.claims.get("iss") != self.issuer or client is None:
+        if token.claims.get("iss") != self.issuer:
             return None
-        if redirect not in client.post_logout_redirect_uris:
+        return dict(token.claims)
+
+    def _logout_redirect(
+        self, params: Mapping[str, str], hint_claims: dict[str, Any] | None
+    ) -> str | None:
+        redirect = params.get("post_logout_redirect_uri")
+        if hint_claims is None or not redirect:
+            return None
+        client = self.clients.get(str(hint_claims.get("aud")))
+        if client is None or redirect not in client.post_logout_redirect_uris:
             return None
         state = params.get("state")
         return f"{redirect}?{urlencode({'state': state})}" if state else redirect
@@ -420,16 +509,20 @@ class TestIdpController(Controller):
             return _error_page(f"Forespørselen er ugyldig: {error.description}.")
         guardians = [p for p in SYNTHETIC_PERSONS if p.kind == "guardian"]
         staff = [p for p in SYNTHETIC_PERSONS if p.kind == "staff"]
-        return Template(
+        binding = test_idp.login_csrf.binding_for(request.cookies.get(CSRF_COOKIE))
+        page = Template(
             template_name="test_idp/login.html",
             context={
                 "action": "/test-idp/login",
                 "request_id": request_id,
+                "csrf_token": test_idp.login_csrf.token(request_id, binding),
                 "guardians": guardians,
                 "staff": staff,
             },
             headers={"Cache-Control": "no-store"},
         )
+        page.set_cookie(CSRF_COOKIE, binding, path="/test-idp", httponly=True, samesite="strict")
+        return page
 
     @post("/login", status_code=303)
     async def choose_person(
@@ -437,15 +530,30 @@ class TestIdpController(Controller):
     ) -> Response[Any]:
         try:
             form = _single_values(await request.form())
-            target = test_idp.complete_login(
+            if not test_idp.login_csrf.is_valid(
+                form.get("request_id", ""), request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)
+            ):
+                return _error_page("Skjemaet kom ikke fra denne innloggingen. Start på nytt.")
+            target, browser = test_idp.complete_login(
                 form.get("request_id", ""),
                 form.get("pid"),
                 form.get("acr", "idporten-loa-high"),
                 cancel="cancel" in form,
+                browser=request.cookies.get(BROWSER_COOKIE),
             )
         except _ProtocolError:
             return _error_page("Innloggingen er utløpt. Gå tilbake og start på nytt.")
-        return Redirect(target, status_code=303)
+        response: Response[Any] = Redirect(target, status_code=303)
+        if browser is not None:
+            response.set_cookie(
+                key=BROWSER_COOKIE,
+                value=browser,
+                path="/test-idp",
+                httponly=True,
+                samesite="lax",
+                max_age=_BROWSER_SESSION_LIFETIME,
+            )
+        return response
 
     @post("/token", status_code=200)
     async def token(self, request: Request[Any, Any, Any], test_idp: TestIdp) -> Response[Any]:
@@ -459,7 +567,20 @@ class TestIdpController(Controller):
     async def end_session(
         self, request: Request[Any, Any, Any], test_idp: TestIdp
     ) -> Response[Any]:
-        target = test_idp.logout_redirect(dict(request.query_params.items()))
-        if target is not None:
-            return Redirect(target, status_code=303)
-        return Template(template_name="test_idp/logged_out.html")
+        outcome = test_idp.end_session(
+            dict(request.query_params.items()), request.cookies.get(BROWSER_COOKIE)
+        )
+        response: Response[Any]
+        if outcome.redirect is not None and not outcome.frontchannel_uris:
+            response = Redirect(outcome.redirect, status_code=303)
+        else:
+            response = Template(
+                template_name="test_idp/logged_out.html",
+                context={
+                    "frontchannel_uris": outcome.frontchannel_uris,
+                    "continue_url": outcome.redirect,
+                },
+                headers={"Cache-Control": "no-store"},
+            )
+        response.delete_cookie(BROWSER_COOKIE, path="/test-idp")
+        return response
