@@ -82,7 +82,7 @@ def create_app(
             cookie_samesite="lax",
         ),
         exception_handlers=portal_exception_handlers(),
-        before_send=[security_headers_hook(settings.auth_url)],
+        before_send=[security_headers_hook(settings.auth_url, settings.logout_origins)],
         request_max_body_size=_MAX_BODY,
         openapi_config=None,
     )

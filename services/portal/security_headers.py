@@ -17,7 +17,9 @@ from shared.http_security import (
 __all__ = ["content_security_policy", "portal_header_policy", "security_headers_hook"]
 
 
-def portal_header_policy(auth_url: str, *, hsts: bool | None = None) -> SecurityHeaderPolicy:
+def portal_header_policy(
+    auth_url: str, *, hsts: bool | None = None, logout_origins: tuple[str, ...] = ()
+) -> SecurityHeaderPolicy:
     """Strict CSP: our own scripts and styles only, forms may go to us or to auth (logout).
     Pages (everything but /static/) are never stored by a cache, since they may show personal
     data, and vary on HX-Request (a fragment is not the page). HSTS when served over https
@@ -28,7 +30,7 @@ def portal_header_policy(auth_url: str, *, hsts: bool | None = None) -> Security
             "script-src": ["'self'"],
             "style-src": ["'self'"],
             "img-src": ["'self'", "data:"],
-            "form-action": ["'self'", auth_url],
+            "form-action": ["'self'", auth_url, *logout_origins],
             "frame-ancestors": ["'none'"],
             "base-uri": ["'none'"],
         },
@@ -43,6 +45,8 @@ def content_security_policy(auth_url: str) -> str:
     return _serialise(portal_header_policy(auth_url).csp)
 
 
-def security_headers_hook(auth_url: str) -> SendHook:
+def security_headers_hook(auth_url: str, logout_origins: tuple[str, ...] = ()) -> SendHook:
     """A `before_send` hook adding the portal's security headers to every response."""
-    return _shared_security_headers_hook(portal_header_policy(auth_url))
+    return _shared_security_headers_hook(
+        portal_header_policy(auth_url, logout_origins=logout_origins)
+    )

@@ -27,6 +27,21 @@ def _base_url(environ: Mapping[str, str], name: str, default: str) -> str:
     return url
 
 
+DEFAULT_LOGOUT_ORIGINS = (
+    "https://login.idporten.no",
+    "https://login.test.idporten.no",
+    "https://login.ansattporten.no",
+    "https://login.test.ansattporten.no",
+)
+
+
+def _origin(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or parts.path not in {"", "/"}:
+        raise SettingsError(f"{name} must list https origins, like https://login.idporten.no")
+    return f"https://{parts.netloc}"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the portal needs to run. Build with `Settings.from_env(os.environ)`."""
@@ -38,6 +53,9 @@ class Settings:
     logg_url: str
     client_key: OKPKey  # the portal's Ed25519 private key for private_key_jwt (RFC 7523)
     csrf_secret: bytes
+    # Where the logout form's redirects may lead: Chromium applies CSP form-action to the
+    # redirects after a form post (portal → auth → the IdP's end-session → auth → portal).
+    logout_origins: tuple[str, ...] = DEFAULT_LOGOUT_ORIGINS
 
     def __repr__(self) -> str:  # never print keys or secrets
         return (
@@ -83,6 +101,12 @@ class Settings:
         )
         client_key = load_or_create_signing_jwk(key_file, mode=mode)
         csrf_secret = load_or_create_secret(data_dir / "keys" / "portal-csrf", mode=mode)
+        logout_origins = tuple(
+            _origin("STAFETT_PORTAL_LOGOUT_ORIGINS", origin)
+            for origin in env_str(
+                environ, "STAFETT_PORTAL_LOGOUT_ORIGINS", " ".join(DEFAULT_LOGOUT_ORIGINS)
+            ).split()
+        )
         return cls(
             mode=mode,
             data_dir=data_dir,
@@ -91,4 +115,5 @@ class Settings:
             logg_url=logg_url,
             client_key=client_key,
             csrf_secret=csrf_secret,
+            logout_origins=logout_origins,
         )

@@ -26,7 +26,9 @@ def test_every_page_carries_the_security_headers(portal: Portal) -> None:
         response = portal.client.get(path)
         assert response.headers["content-security-policy"] == (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "form-action 'self' http://127.0.0.1:8001; frame-ancestors 'none'; base-uri 'none'"
+            "form-action 'self' http://127.0.0.1:8001 https://login.idporten.no "
+            "https://login.test.idporten.no https://login.ansattporten.no "
+            "https://login.test.ansattporten.no; frame-ancestors 'none'; base-uri 'none'"
         )
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "no-referrer"

@@ -46,3 +46,14 @@ def test_production_refuses_missing_keys_and_plain_http(tmp_path: Path) -> None:
 def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="STAFETT_MODE"):
         Settings.from_env({"STAFETT_MODE": "staging", "STAFETT_DATA_DIR": str(tmp_path)})
+
+
+def test_logout_origins_default_to_the_id_porten_hosts_and_are_validated(tmp_path: Path) -> None:
+    from services.portal.settings import DEFAULT_LOGOUT_ORIGINS
+
+    base = {"STAFETT_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).logout_origins == DEFAULT_LOGOUT_ORIGINS
+    custom = Settings.from_env({**base, "STAFETT_PORTAL_LOGOUT_ORIGINS": "https://idp.kommune.no"})
+    assert custom.logout_origins == ("https://idp.kommune.no",)
+    with pytest.raises(SettingsError, match="https origins"):
+        Settings.from_env({**base, "STAFETT_PORTAL_LOGOUT_ORIGINS": "http://idp.kommune.no"})
