@@ -11,7 +11,9 @@ The hook sets, on every response including errors and static files:
 - `Strict-Transport-Security` (RFC 6797) when the policy says the service runs on https;
 - `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`,
   `Cross-Origin-Opener-Policy: same-origin`;
-- `Cache-Control: no-store` unless the path is one the policy lets caches keep (static files);
+- `Cache-Control: no-store` unless the path is one the policy lets caches keep: static files
+  (by prefix, whatever the handler sent) and exact paths whose handler chose its own
+  `Cache-Control` (auth's JWKS); any other response on such a path still gets `no-store`;
 - optionally `Vary: HX-Request` (an htmx fragment is not the page).
 """
 
@@ -55,9 +57,11 @@ class SecurityHeaderPolicy:
 
     `csp` is the policy for every path; its `frame-ancestors` is replaced by `frameable_by` on
     exactly the paths in `frameable_paths` and the routes whose handler has the option
-    `frameable_route_opt` set true. `cacheable_prefixes` are path prefixes
-    a cache may keep (static files); everything else gets `Cache-Control: no-store`, whatever the
-    handler chose. `hsts` only where the service is reached over https."""
+    `frameable_route_opt` set true in Litestar's `opt` (`@get(..., opt={name: True})`).
+    `cacheable_prefixes` are path prefixes a cache may keep (static files); on the exact paths in
+    `cacheable_paths` the handler's own `Cache-Control` stands (no-store if it sent none);
+    everything else gets `Cache-Control: no-store`, whatever the handler chose. `hsts` only where
+    the service is reached over https."""
 
     csp: Mapping[str, Sequence[str]]
     hsts: bool
@@ -65,6 +69,7 @@ class SecurityHeaderPolicy:
     frameable_paths: frozenset[str] = frozenset()
     frameable_route_opt: str | None = None
     cacheable_prefixes: Sequence[str] = ()
+    cacheable_paths: frozenset[str] = frozenset()
     vary_hx_request: bool = False
 
 
@@ -89,12 +94,9 @@ def security_headers_hook(policy: SecurityHeaderPolicy) -> SendHook:
             return True
         if policy.frameable_route_opt is None:
             return False
-        # Litestar keeps a handler's `opt={...}` in `.opt`; an `opts={...}` keyword lands there
-        # too, nested under "opts", and is honoured the same way.
+        # Only Litestar's `opt={...}` counts: a misspelt keyword (`opts=`) must not frame a page.
         opt = getattr(scope.get("route_handler"), "opt", None) or {}
-        nested = opt.get("opts")
-        name = policy.frameable_route_opt
-        return bool(opt.get(name) or (isinstance(nested, dict) and nested.get(name)))
+        return opt.get(policy.frameable_route_opt) is True
 
     async def add_security_headers(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
@@ -115,7 +117,10 @@ def security_headers_hook(policy: SecurityHeaderPolicy) -> SendHook:
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         if policy.hsts:
             headers["Strict-Transport-Security"] = HSTS_VALUE
-        if not any(path.startswith(prefix) for prefix in policy.cacheable_prefixes):
+        if path in policy.cacheable_paths:
+            if "Cache-Control" not in headers:
+                headers["Cache-Control"] = "no-store"
+        elif not any(path.startswith(prefix) for prefix in policy.cacheable_prefixes):
             headers["Cache-Control"] = "no-store"
             if policy.vary_hx_request:
                 vary = headers.get("Vary")

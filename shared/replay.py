@@ -37,6 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import is_sqlite
 
 __all__ = [
+    "DEFAULT_MEMORY_ENTRIES",
+    "LONGEST_HOLD_SECONDS",
+    "MEMORY_CACHE_RATE",
     "MemoryReplayCache",
     "RedisReplayCache",
     "ReplayCache",
@@ -68,47 +71,78 @@ def jti_digest(namespace: str, jti: str) -> str:
     return hashlib.sha256(f"{namespace}\x00{jti}".encode()).hexdigest()
 
 
+# How long the memory cache may have to hold a jti: a token lives at most 300 s
+# (shared.tokens.MAX_TOKEN_LIFETIME) from an `iat` up to 30 s ahead of our clock, and is kept
+# until 30 s after its `exp` (TOKEN_LEEWAY, which the verifier adds to `expires_at`).
+LONGEST_HOLD_SECONDS = 300 + 2 * 30
+# The token rate the default capacity is sized for: well above what one logg process on SQLite
+# serves (docs/performance.md), so the cap only ever bites under a flood.
+MEMORY_CACHE_RATE = 1_000
+DEFAULT_MEMORY_ENTRIES = MEMORY_CACHE_RATE * LONGEST_HOLD_SECONDS
+
+
 class MemoryReplayCache:
     """In-process and bounded: for one instance only (the SQLite default).
 
     Guarantees: a jti is accepted at most once while it is remembered, and it is remembered until
     its `expires_at`. Expired entries are evicted first; when `max_entries` unexpired entries are
     held, further tokens are refused (ReplayCacheUnavailableError) rather than forgetting one that
-    could still be replayed. Does not protect a second process: use SQL or Redis for that."""
+    could still be replayed. The default capacity holds every token of a sustained
+    `MEMORY_CACHE_RATE` tokens a second (about 100 bytes each: ~35 MB when full). Does not
+    protect a second process: use SQL or Redis for that.
+
+    Each call is O(1) amortised: jtis are kept in buckets by `expires_at` (whole seconds, so a
+    few hundred buckets at most), and eviction drops whole buckets as their second passes."""
 
     def __init__(
-        self, *, namespace: str, max_entries: int = 100_000, clock: Callable[[], float] = time.time
+        self,
+        *,
+        namespace: str,
+        max_entries: int = DEFAULT_MEMORY_ENTRIES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
-        self._namespace = namespace
+        self._namespace = namespace.encode() + b"\x00"
         self._max = max_entries
         self._clock = clock
-        self._seen: dict[str, int] = {}
-        self._by_expiry: list[tuple[int, str]] = []
+        self._seen: set[int] = set()
+        self._buckets: dict[int, list[int]] = {}  # expires_at -> the keys that expire then
+        self._expiries: list[int] = []  # heap of the buckets' expires_at
 
     def __len__(self) -> int:
         return len(self._seen)
 
+    def _key(self, jti: str) -> int:
+        """The first 64 bits of `jti_digest` as an int: a third of the memory of the hex digest.
+        Two live jtis sharing 64 bits (odds ~n/2^64) would make the second look replayed: it is
+        refused, which fails closed, and a replay is never missed (equal jtis, equal keys)."""
+        digest = hashlib.sha256(self._namespace + jti.encode()).digest()
+        return int.from_bytes(digest[:8], "big")
+
     def _evict_expired(self, now: int) -> None:
-        while self._by_expiry and self._by_expiry[0][0] <= now:
-            expires_at, key = heapq.heappop(self._by_expiry)
-            if self._seen.get(key) == expires_at:
-                del self._seen[key]
+        while self._expiries and self._expiries[0] <= now:
+            for key in self._buckets.pop(heapq.heappop(self._expiries)):
+                self._seen.discard(key)
 
     async def first_use(self, jti: str, expires_at: int) -> bool:
         now = int(self._clock())
         if expires_at <= now:
             return False
         self._evict_expired(now)
-        key = jti_digest(self._namespace, jti)
+        key = self._key(jti)
         if key in self._seen:
             return False
         if len(self._seen) >= self._max:
             _log.warning("the replay cache is full; refusing tokens until entries expire")
             raise ReplayCacheUnavailableError("the replay cache is full")
-        self._seen[key] = expires_at
-        heapq.heappush(self._by_expiry, (expires_at, key))
+        self._seen.add(key)
+        bucket = self._buckets.get(expires_at)
+        if bucket is None:
+            self._buckets[expires_at] = [key]
+            heapq.heappush(self._expiries, expires_at)
+        else:
+            bucket.append(key)
         return True
 
 

@@ -1,8 +1,9 @@
 """`stafett demo`: fill a running instance with demo logs from `deploy/demo/demo.json`.
 
 Goes through the same path as people do: test persons log in through the test IdP, and every
-log, participant and entry is made through the portal's own forms — so every entry is sealed in
-the portal before logg sees it."""
+log, participant, consent and entry is made through the portal's own forms — so every entry is
+sealed in the portal before logg sees it, and the services' staff write only once a guardian has
+given their service consent."""
 
 from __future__ import annotations
 
@@ -16,8 +17,18 @@ import msgspec
 
 from stafett.webclient import PortalBrowser, PortalError
 
-__all__ = ["DEFAULT_DEMO_FILE", "DemoData", "fill", "load_demo_data", "run_demo"]
+__all__ = [
+    "DEFAULT_DEMO_FILE",
+    "DemoConsent",
+    "DemoData",
+    "fill",
+    "load_demo_data",
+    "run_demo",
+]
 
+# The demo clicks faster than a person: when auth's per-account rate limit on token exchange
+# stops a burst, the portal answers 503 and the demo waits before trying again.
+_PATIENCE = 15.0
 DEFAULT_DEMO_FILE = Path(__file__).resolve().parent.parent / "deploy" / "demo" / "demo.json"
 
 
@@ -26,6 +37,14 @@ class DemoEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename=
     login: Literal["guardian", "staff"]
     type: str
     text: str
+    fields: dict[str, str] = {}  # the fields of a structured type ("@first": first option)
+
+
+class DemoConsent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A guardian (by name, logged in through the test IdP) gives a service unit consent."""
+
+    guardian: str
+    service: str
 
 
 class DemoLog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -36,6 +55,7 @@ class DemoLog(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     guardians: list[str]
     services: list[str]
     entries: list[DemoEntry]
+    consents: list[DemoConsent] = []
 
 
 class DemoData(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -58,7 +78,9 @@ class _Browsers:
 
     def as_person(self, name: str, kind: str) -> PortalBrowser:
         if name not in self._open:
-            browser = self._stack.enter_context(PortalBrowser(self._portal_url, self._auth_url))
+            browser = self._stack.enter_context(
+                PortalBrowser(self._portal_url, self._auth_url, patience=_PATIENCE)
+            )
             browser.login(name, kind=kind)
             self._open[name] = browser
         return self._open[name]
@@ -77,9 +99,12 @@ def fill(portal_url: str, auth_url: str, data: DemoData) -> Iterator[str]:
                 coordinator.add_guardian(stafettlogg_id, pid)
             for service_id in log.services:
                 coordinator.add_service(stafettlogg_id, service_id)
+            for consent in log.consents:  # before the services' staff can read or write
+                guardian = browsers.as_person(consent.guardian, "guardian")
+                guardian.give_consent(stafettlogg_id, consent.service)
             for entry in log.entries:
                 author = browsers.as_person(entry.author, entry.login)
-                author.write_entry(stafettlogg_id, entry.type, entry.text)
+                author.write_entry(stafettlogg_id, entry.type, entry.text, entry.fields)
             address = f"{portal_url}/stafettlogger/{stafettlogg_id}"
             yield f"  {log.child_name}: {len(log.entries)} oppføringer ({address})"
 

@@ -69,9 +69,6 @@ def running_product(directory: Path) -> Iterator[RunningProduct]:
         "STAFETT_AUTH_DATABASE_URL": product.auth_database_url,
         "STAFETT_LOGG_DATABASE_URL": product.logg_database_url,
         "STAFETT_LOG_LEVEL": "info",
-        # The portal cannot record consent yet (issue 4, portal side): until it can, service
-        # contacts in these end-to-end tests take part without it. Remove with those screens.
-        "STAFETT_LOGG_REQUIRE_CONSENT": "0",
     }
     subprocess.run(
         [sys.executable, "-m", "stafett", "migrate"], env=environ, check=True, timeout=120

@@ -18,7 +18,7 @@ from services.auth.clients import ClientAuthenticator
 from services.auth.custody import LocalKek
 from services.auth.directory import DirectoryController, DirectoryService
 from services.auth.directory_admin import DirectoryAdminController, DirectoryAdminService
-from services.auth.exchange import exchange_token, session_context
+from services.auth.exchange import act_for_service, exchange_token, session_context
 from services.auth.frontchannel import frontchannel_logout
 from services.auth.health import healthz
 from services.auth.jwk_files import load_or_create_rsa_jwk
@@ -101,7 +101,9 @@ def create_app(
     relying_party = RelyingParty(
         providers, client_key=client_key, redirect_uri=settings.callback_url, http=http
     )
-    login_service = LoginService(settings, sessionmaker, relying_party, directory, sessions)
+    login_service = LoginService(
+        settings, sessionmaker, relying_party, directory, sessions, limiter=rate_limiter
+    )
 
     route_handlers: list[Any] = [
         login,
@@ -111,6 +113,7 @@ def create_app(
         frontchannel_logout,
         exchange_token,
         session_context,
+        act_for_service,
         jwks,
         healthz,
         DirectoryController,
@@ -120,7 +123,7 @@ def create_app(
         "settings": _value(settings),
         "engine": _value(engine),
         "directory": _value(directory),
-        "directory_admin": _value(DirectoryAdminService(sessionmaker, directory)),
+        "directory_admin": _value(DirectoryAdminService(sessionmaker, directory, sessions)),
         "sessions": _value(sessions),
         "token_issuer": _value(token_issuer),
         "clients": _value(clients),

@@ -242,21 +242,21 @@ class DirectoryService:
         A guardian logging in for the first time is created; the name the identity provider
         gives replaces a placeholder. A staff login is refused with NotInStaffDirectoryError
         unless the pid belongs to an active staff member who works for an active service unit
-        (or is an administrator, who may log in without one). A staff member of several units
-        acts for the one they were first registered for (the oldest membership).
+        (or is an administrator, who may log in without one). A staff member of exactly one
+        active unit acts for it; one of several acts for none until they choose
+        (`unit_to_act_for`), so no one acts for a unit they did not pick.
         """
         if kind == "staff":
             async with self._sessionmaker() as db:
                 person = await models.find_person_by_pid_hmac(db, self.pid_hmac(pid))
                 if person is None or person.kind != "staff" or person.deactivated_at is not None:
                     raise NotInStaffDirectoryError
-                for service_id in await models.staff_service_ids(db, person.subject):
-                    unit = await models.get_service_unit(db, service_id)
-                    if unit is not None and unit.deactivated_at is None:
-                        return person, unit
-                if is_acting_admin(person, "staff"):
-                    return person, None
-                raise NotInStaffDirectoryError
+                units = await models.active_service_units_of(db, person.subject)
+            if len(units) == 1:
+                return person, units[0]
+            if units or is_acting_admin(person, "staff"):
+                return person, None
+            raise NotInStaffDirectoryError
         person = await self._create_person(pid, name or UNKNOWN_GUARDIAN_NAME, "guardian")
         if name and person.name != name:
             async with self._sessionmaker() as db:
@@ -285,6 +285,19 @@ class DirectoryService:
     async def service_unit(self, service_id: str) -> models.ServiceUnitRow | None:
         async with self._sessionmaker() as db:
             return await models.get_service_unit(db, service_id)
+
+    async def units_to_act_for(self, subject: str) -> list[models.ServiceUnitRow]:
+        """The active service units an active staff member works for, oldest membership first;
+        empty for a guardian, a deactivated person, or an administrator without units."""
+        async with self._sessionmaker() as db:
+            return list(await models.active_service_units_of(db, subject))
+
+    async def unit_to_act_for(self, subject: str, service_id: str) -> models.ServiceUnitRow | None:
+        """The unit, if the person is an active staff member of it and it is active; else None.
+        Read afresh from the directory each time: a membership removed or a unit deactivated
+        a moment ago counts."""
+        units = await self.units_to_act_for(subject)
+        return next((unit for unit in units if unit.id == service_id), None)
 
     async def person(self, subject: str) -> models.PersonRow | None:
         async with self._sessionmaker() as db:

@@ -21,10 +21,15 @@ Token exchange, as RFC 8693 §2 has it, narrowed to what stafettlogg needs:
   (`invalid_scope`); `actor_token` (delegation) is not supported (`invalid_request`).
 - the answer: `access_token`, `issued_token_type` =
   `urn:ietf:params:oauth:token-type:access_token`, `token_type` = `Bearer`, `expires_in` (≤ 300).
+
+The session context (`POST /session`) names the service unit the session acts for and lists the
+units the person may act for (`services`); `POST /session/service` with `service_id` switches the
+session to another of them (a staff member may work for several).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -32,8 +37,9 @@ from litestar import Request, Response, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 
+from services.auth import models
 from services.auth.clients import ClientAuthenticator, ClientAuthError, Clients
-from services.auth.directory import Directory, is_acting_admin
+from services.auth.directory import Directory, DirectoryService, is_acting_admin
 from services.auth.sessions import ActiveSession, Sessions, SessionStore
 from services.auth.settings import AUTH_AUDIENCE, LOGG_AUDIENCE, Settings
 from services.auth.tokens import TokenIssuer
@@ -45,6 +51,7 @@ __all__ = [
     "ServiceRef",
     "SessionContext",
     "TokenResponse",
+    "act_for_service",
     "exchange_token",
     "session_context",
 ]
@@ -55,6 +62,7 @@ SESSION_TOKEN_TYPE = "urn:stafettlogg:token-type:session"  # noqa: S105
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
 _AUDIENCES = frozenset({LOGG_AUDIENCE, AUTH_AUDIENCE})
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_SERVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class TokenResponse(msgspec.Struct, frozen=True):
@@ -79,6 +87,8 @@ class SessionContext(msgspec.Struct, frozen=True):
     service_keys: bytes | None  # the staff member's service unit's keys
     expires_at: int  # Unix seconds: the earlier of the idle and the absolute limit
     admin: bool = False  # an active municipal administrator (staff only), from the directory
+    # The active units the person may act for (staff only), oldest membership first.
+    services: list[ServiceRef] = msgspec.field(default_factory=list)
 
 
 class _OAuthError(Exception):
@@ -232,6 +242,29 @@ async def exchange_token(
     return Response(TokenResponse(token, ACCESS_TOKEN_TYPE, "Bearer", lifetime), headers=_NO_STORE)
 
 
+async def _context_of(
+    session: ActiveSession, person: models.PersonRow, directory: DirectoryService
+) -> SessionContext:
+    units = await directory.units_to_act_for(person.subject) if session.role == "staff" else []
+    services = [ServiceRef(unit.id, unit.name) for unit in units]
+    service = next((ref for ref in services if ref.id == session.service_id), None)
+    if service is None and session.service_id is not None:
+        unit = await directory.service_unit(session.service_id)
+        service = ServiceRef(unit.id, unit.name) if unit is not None else None
+    return SessionContext(
+        subject=session.subject,
+        role=session.role,
+        name=person.name,
+        acr=session.acr,
+        service=service,
+        keys=session.secrets.person_keys,
+        service_keys=session.secrets.service_keys,
+        expires_at=session.expires_at,
+        admin=is_acting_admin(person, session.role),
+        services=services,
+    )
+
+
 @post("/session", status_code=200)
 async def session_context(
     request: Request[Any, Any, Any],
@@ -247,21 +280,55 @@ async def session_context(
         person = await directory.person(session.subject)
         if person is None:
             raise _OAuthError(401, "invalid_grant", "the session's person no longer exists")
-        service = None
-        if session.service_id is not None:
-            unit = await directory.service_unit(session.service_id)
-            service = ServiceRef(unit.id, unit.name) if unit is not None else None
+        context = await _context_of(session, person, directory)
     except _OAuthError as error:
         return _error_response(error)
-    context = SessionContext(
-        subject=session.subject,
-        role=session.role,
-        name=person.name,
-        acr=session.acr,
-        service=service,
-        keys=session.secrets.person_keys,
-        service_keys=session.secrets.service_keys,
-        expires_at=session.expires_at,
-        admin=is_acting_admin(person, session.role),
-    )
+    return Response(context, headers=_NO_STORE)
+
+
+@post("/session/service", status_code=200)
+async def act_for_service(
+    request: Request[Any, Any, Any],
+    clients: Clients,
+    sessions: Sessions,
+    directory: Directory,
+) -> Response[Any]:
+    """Make the browser session act for the service unit `service_id`; answers the new session
+    context. Same client authentication and subject token as `/session`.
+
+    Guarantees: only for a live session of an active staff member who works for `service_id`,
+    an active unit, as the directory says at this moment (else 403 `access_denied`); the unit's
+    private keys are unsealed from custody (KEK) and sealed into the session under the
+    cookie's secret, replacing the previous unit's, so service tokens issued afterwards carry
+    the new `service`. A deactivation or membership change racing the switch is caught by
+    checking again after the write, which then ends the session (as that change would have).
+    Does not: give the session a new id (the person is the same; the cookie stays valid)."""
+    try:
+        form = await _read_form(request)
+        session = await _authenticated_session(form, clients, sessions, unknown_session_status=401)
+        service_id = form.get("service_id", "")
+        if not _SERVICE_ID.fullmatch(service_id):
+            raise _OAuthError(400, "invalid_request", "service_id is missing or malformed")
+        person = await directory.person(session.subject)
+        if person is None or person.deactivated_at is not None:
+            raise _OAuthError(401, "invalid_grant", "the session's person may not act")
+        unit = await directory.unit_to_act_for(session.subject, service_id)
+        if session.role != "staff" or unit is None:
+            raise _OAuthError(
+                403, "access_denied", "not an active member of an active service unit"
+            )
+        subject_token = form["subject_token"]
+        switched = await sessions.act_for_service(
+            subject_token, unit.id, directory.service_keys(unit)
+        )
+        if switched is None:
+            raise _OAuthError(401, "invalid_grant", "the session is unknown or expired")
+        if await directory.unit_to_act_for(session.subject, service_id) is None:
+            await sessions.end(subject_token)
+            raise _OAuthError(
+                403, "access_denied", "not an active member of an active service unit"
+            )
+        context = await _context_of(switched, person, directory)
+    except _OAuthError as error:
+        return _error_response(error)
     return Response(context, headers=_NO_STORE)

@@ -18,6 +18,7 @@ from litestar import Request, Response, get
 
 from services.auth.login import AuthSettings, Login
 from services.auth.oidc import LoginError
+from services.auth.security_headers import FRAMEABLE_BY_IDP
 
 __all__ = ["FRONTCHANNEL_LOGOUT_PATH", "frontchannel_logout"]
 
@@ -40,7 +41,7 @@ _REFUSED_PAGE = (
 @get(
     FRONTCHANNEL_LOGOUT_PATH,
     name="frontchannel_logout",
-    opt={"frameable_by_idp": True},
+    opt={FRAMEABLE_BY_IDP: True},
     include_in_schema=False,
 )
 async def frontchannel_logout(

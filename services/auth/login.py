@@ -31,6 +31,7 @@ from services.auth.oidc import (
     ProviderConfig,
     RelyingParty,
 )
+from services.auth.ratelimit import RateLimiter, RateLimitRule, RateLimitUnavailableError
 from services.auth.sessions import NewSession, SessionStore
 from services.auth.settings import Settings
 from shared.settings import Mode
@@ -78,6 +79,7 @@ _MESSAGES: dict[str, tuple[int, str]] = {
         "stafettloggen.",
     ),
     "provider": (502, "Innloggingstjenesten svarer ikke som den skal. Prøv igjen om litt."),
+    "too_many": (429, "Du har logget inn for mange ganger på kort tid. Vent litt, og prøv igjen."),
 }
 
 
@@ -145,8 +147,13 @@ class LoginService:
         relying_party: RelyingParty,
         directory: DirectoryService,
         sessions: SessionStore,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = settings
+        self._limiter = limiter
+        self._account_rule = RateLimitRule(
+            "login-account", settings.rate_limit_login_per_account_per_minute
+        )
         self._sessionmaker = sessionmaker
         self._rp = relying_party
         self._directory = directory
@@ -204,6 +211,7 @@ class LoginService:
             code_verifier=attempt.code_verifier,
         )
         claims = identity.claims
+        await self._count_login_of(claims.pid)
         try:
             person, unit = await self._directory.person_for_login(
                 claims.pid, claims.display_name, provider.kind
@@ -226,6 +234,21 @@ class LoginService:
         )
         _log.info("login completed for %s as %s", person.subject, provider.kind)
         return CompletedLogin(cookie_value, attempt.next_path)
+
+    async def _count_login_of(self, pid: str) -> None:
+        """Per-account login limit: the account is first known here, once the ID token is
+        valid; the address limit already met the request. Keyed by the pid's keyed hash (the
+        limiter hashes again), so no fødselsnummer reaches the counter store. Fails closed."""
+        if self._limiter is None:
+            return
+        account = self._directory.pid_hmac(pid)
+        try:
+            wait = await self._limiter.check([(self._account_rule, account)])
+        except RateLimitUnavailableError as error:
+            raise LoginError("provider", "the rate limit store is unavailable") from error
+        if wait is not None:
+            _log.warning("login rate limit exceeded for one account")
+            raise LoginError("too_many", "too many logins for one account")
 
     async def frontchannel_logout(self, issuer: str | None, sid: str | None) -> int:
         """End every session that came from the provider login `sid` at `issuer`, whichever

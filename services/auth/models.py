@@ -33,11 +33,10 @@ __all__ = [
     "StaffMembershipRow",
     "UsedAccessTokenRow",
     "UsedAssertionRow",
+    "active_service_units_of",
     "add_admin_audit",
     "delete_expired",
     "delete_session",
-    "delete_sessions_for_service",
-    "delete_sessions_of",
     "find_person_by_pid_hmac",
     "find_persons_by_pid_hmacs",
     "get_person",
@@ -48,6 +47,7 @@ __all__ = [
     "list_service_units",
     "list_signing_keys",
     "list_staff_memberships",
+    "set_session_service",
     "set_staff_memberships",
     "staff_service_ids",
     "take_login_attempt",
@@ -204,6 +204,36 @@ async def touch_session(db: AsyncSession, id_hash: str, now: int) -> None:
     )
 
 
+async def set_session_service(
+    db: AsyncSession, id_hash: str, service_id: str | None, sealed_secrets: bytes
+) -> bool:
+    """Change the unit a session acts for and its sealed secrets; False if the row is gone."""
+    result = await db.execute(
+        update(SessionRow)
+        .where(SessionRow.id_hash == id_hash)
+        .values(service_id=service_id, sealed_secrets=sealed_secrets)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def active_service_units_of(db: AsyncSession, subject: str) -> Sequence[ServiceUnitRow]:
+    """The active units an active staff member works for, oldest membership first."""
+    return (
+        await db.scalars(
+            select(ServiceUnitRow)
+            .join(StaffMembershipRow, StaffMembershipRow.service_id == ServiceUnitRow.id)
+            .join(PersonRow, PersonRow.subject == StaffMembershipRow.person_subject)
+            .where(
+                StaffMembershipRow.person_subject == subject,
+                PersonRow.kind == "staff",
+                PersonRow.deactivated_at.is_(None),
+                ServiceUnitRow.deactivated_at.is_(None),
+            )
+            .order_by(StaffMembershipRow.created_at, StaffMembershipRow.service_id)
+        )
+    ).all()
+
+
 async def delete_session(db: AsyncSession, id_hash: str) -> None:
     await db.execute(delete(SessionRow).where(SessionRow.id_hash == id_hash))
 
@@ -278,14 +308,6 @@ async def set_staff_memberships(
             db.add(
                 StaffMembershipRow(person_subject=subject, service_id=service_id, created_at=now)
             )
-
-
-async def delete_sessions_of(db: AsyncSession, subject: str) -> None:
-    await db.execute(delete(SessionRow).where(SessionRow.subject == subject))
-
-
-async def delete_sessions_for_service(db: AsyncSession, service_id: str) -> None:
-    await db.execute(delete(SessionRow).where(SessionRow.service_id == service_id))
 
 
 def add_admin_audit(

@@ -258,7 +258,7 @@ async def _no_account(_request: Request[Any, Any, Any]) -> str | None:
 
 
 async def _session_account(request: Request[Any, Any, Any]) -> str | None:
-    """The browser session a /token or /session call acts for (hash of its id)."""
+    """The browser session a /token or /session(/service) call acts for (hash of its id)."""
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return None
     try:
@@ -308,6 +308,7 @@ def _limited_routes(settings: Settings) -> dict[tuple[str, str], _Limited]:
         ("POST", "/test-idp/login"): browser,
         ("POST", "/token"): _Limited("oauth", token, token_account, _session_account),
         ("POST", "/session"): _Limited("oauth", token, token_account, _session_account),
+        ("POST", "/session/service"): _Limited("oauth", token, token_account, _session_account),
         ("POST", "/directory/persons/lookup"): _Limited(
             "problem", token, lookup_account, _bearer_subject
         ),

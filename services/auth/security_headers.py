@@ -4,13 +4,18 @@ auth's pages are few and plain: no script, no image, our own styles at most. For
 test IdP's login) post to auth itself, and the redirects that follow a submitted form go on to
 the portal or to an identity provider, so those are the form-action sources. Nothing may frame
 auth except the identity providers' logged-out pages, which frame front-channel logout (routes
-marked `opts={"frameable_by_idp": True}`).
+marked with Litestar's handler option `opt={"frameable_by_idp": True}`).
+
+Nothing auth answers may be cached, except the JWKS: verifiers may keep it for
+`JWKS_MAX_AGE_SECONDS` (5 minutes), which is safe because a new signing key is published
+`PUBLISH_AHEAD_SECONDS` (10 minutes) before it signs (services.auth.signing_keys).
 """
 
 from __future__ import annotations
 
 from services.auth.csrf import origin_of
 from services.auth.settings import Settings
+from services.auth.tokens import JWKS_PATH
 from shared.http_security import SecurityHeaderPolicy
 from shared.settings import Mode
 
@@ -25,8 +30,8 @@ def _unique(values: list[str]) -> list[str]:
 
 def auth_header_policy(settings: Settings) -> SecurityHeaderPolicy:
     """CSP `default-src 'none'`, `frame-ancestors 'none'` but on front-channel logout (the
-    configured login hosts, plus the test IdP's origin in local mode), no-store everywhere,
-    HSTS when auth is served over https."""
+    configured login hosts, plus the test IdP's origin in local mode), no-store everywhere but
+    on the JWKS (its handler's short max-age stands), HSTS when auth is served over https."""
     idp_origins = [
         origin
         for origin in (origin_of(settings.idporten_issuer), origin_of(settings.ansattporten_issuer))
@@ -48,4 +53,5 @@ def auth_header_policy(settings: Settings) -> SecurityHeaderPolicy:
         hsts=settings.auth_url.startswith("https://"),
         frameable_by=_unique(frameable_by),
         frameable_route_opt=FRAMEABLE_BY_IDP,
+        cacheable_paths=frozenset({JWKS_PATH}),
     )

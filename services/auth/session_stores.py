@@ -49,6 +49,32 @@ end
 return 0
 """
 
+# Change the unit a session acts for, only if the session still exists, and move it from the old
+# unit's index to the new one (which lives at least as long as the session may).
+# KEYS[1] the session; ARGV: sealed secrets, new service id ("" for none), id hash, index prefix,
+# seconds the session may still live.
+_SET_SERVICE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+local old = redis.call('HGET', KEYS[1], 'service_id')
+redis.call('HSET', KEYS[1], 'sealed_secrets', ARGV[1])
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], 'service_id')
+else
+  redis.call('HSET', KEYS[1], 'service_id', ARGV[2])
+  local index = ARGV[4] .. ARGV[2]
+  redis.call('SADD', index, ARGV[3])
+  if redis.call('TTL', index) < tonumber(ARGV[5]) then
+    redis.call('EXPIRE', index, ARGV[5])
+  end
+end
+if old and old ~= ARGV[2] then
+  redis.call('SREM', ARGV[4] .. old, ARGV[3])
+end
+return 1
+"""
+
 
 def sql_sweeper(
     sessionmaker: async_sessionmaker[AsyncSession], idle_seconds: int
@@ -118,6 +144,14 @@ class SqlSessionBackend:
             await models.delete_session(db, id_hash)
             await db.commit()
 
+    async def set_service(
+        self, id_hash: str, service_id: str | None, sealed_secrets: bytes, *, now: int
+    ) -> bool:
+        async with self._sessionmaker() as db:
+            changed = await models.set_session_service(db, id_hash, service_id, sealed_secrets)
+            await db.commit()
+        return changed
+
     async def _delete_where(self, *conditions: Any) -> int:
         async with self._sessionmaker() as db:
             result = await db.execute(delete(models.SessionRow).where(*conditions))
@@ -155,6 +189,7 @@ class RedisSessionBackend:
         self._prefix = prefix
         self._owns_client = owns_client
         self._touch = redis.register_script(_TOUCH_SCRIPT)
+        self._set_service = redis.register_script(_SET_SERVICE_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "stafett:auth:") -> RedisSessionBackend:
@@ -223,6 +258,25 @@ class RedisSessionBackend:
 
     async def delete(self, id_hash: str) -> None:
         await self._redis.delete(self._session_key(id_hash))
+
+    async def set_service(
+        self, id_hash: str, service_id: str | None, sealed_secrets: bytes, *, now: int
+    ) -> bool:
+        record = await self.get(id_hash)
+        if record is None:
+            return False
+        remaining = max(1, record.expires_at - now)
+        changed = await self._set_service(
+            keys=[self._session_key(id_hash)],
+            args=[
+                sealed_secrets,
+                service_id or "",
+                id_hash,
+                f"{self._prefix}by-service:",
+                remaining,
+            ],
+        )
+        return bool(changed)
 
     async def _delete_index(self, index: str) -> int:
         members = [_as_bytes(member) for member in await self._redis.smembers(index)]

@@ -103,6 +103,13 @@ def _aead(secret: bytes, id_hash: str) -> AESGCM:
     return AESGCM(key)
 
 
+def _seal(secret: bytes, id_hash: str, payload: SessionSecrets) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + _aead(secret, id_hash).encrypt(
+        nonce, msgspec.msgpack.encode(payload), _LABEL + id_hash.encode()
+    )
+
+
 def _parse_cookie(value: str) -> tuple[bytes, bytes] | None:
     session_id, _, secret = value.partition(".")
     if not _PART.fullmatch(session_id) or not _PART.fullmatch(secret):
@@ -156,6 +163,14 @@ class SessionBackend(Protocol):
 
     async def delete(self, id_hash: str) -> None:
         """Forget one session; no error if it is already gone."""
+
+    async def set_service(
+        self, id_hash: str, service_id: str | None, sealed_secrets: bytes, *, now: int
+    ) -> bool:
+        """Replace the session's service unit and sealed secrets together (one atomic write,
+        so the two never disagree) and file it under the new unit for `delete_by_service`.
+        Returns False, changing nothing, if the session is gone: a deleted session never comes
+        back."""
 
     async def delete_by_sid(self, idp_issuer: str, idp_sid: str) -> int:
         """Forget every session from this login at the identity provider; returns how many."""
@@ -214,16 +229,14 @@ class SessionStore:
         session_id = secrets.token_bytes(_TOKEN_BYTES)
         secret = secrets.token_bytes(_TOKEN_BYTES)
         id_hash = _id_hash(session_id)
-        sealed_payload = msgspec.msgpack.encode(
+        sealed = _seal(
+            secret,
+            id_hash,
             SessionSecrets(
                 new.person_keys.to_bytes(),
                 new.service_keys.to_bytes() if new.service_keys is not None else None,
                 new.id_token,
-            )
-        )
-        nonce = os.urandom(12)
-        sealed = nonce + _aead(secret, id_hash).encrypt(
-            nonce, sealed_payload, _LABEL + id_hash.encode()
+            ),
         )
         now = self._now()
         if self._sweep is not None:
@@ -282,6 +295,43 @@ class SessionStore:
             idp_issuer=record.idp_issuer,
             expires_at=min(record.expires_at, now + self._idle),
             secrets=msgspec.msgpack.decode(payload, type=SessionSecrets),
+        )
+
+    async def act_for_service(
+        self, cookie_value: str, service_id: str | None, service_keys: ParticipantKeys | None
+    ) -> ActiveSession | None:
+        """Make the session act for another service unit: its id and its private keys replace
+        the session's, sealed afresh under the cookie's secret (which only the caller holds).
+
+        Guarantees: only a cookie that opens the session (authentic, within its limits) can
+        change it; the old unit's keys are no longer in the session afterwards; the session's
+        id, secret, person keys, ID token and limits are unchanged; a session ended meanwhile
+        stays ended (None). Does not: check that the person may act for the unit (the caller
+        must, against the directory) or give a new session id (the person is the same)."""
+        if (service_id is None) != (service_keys is None):
+            raise ValueError("a service unit and its keys go together")
+        active = await self.open(cookie_value)
+        parsed = _parse_cookie(cookie_value)
+        if active is None or parsed is None:
+            return None
+        session_id, secret = parsed
+        id_hash = _id_hash(session_id)
+        secrets_now = SessionSecrets(
+            active.secrets.person_keys,
+            service_keys.to_bytes() if service_keys is not None else None,
+            active.secrets.id_token,
+        )
+        sealed = _seal(secret, id_hash, secrets_now)
+        if not await self._backend.set_service(id_hash, service_id, sealed, now=self._now()):
+            return None
+        return ActiveSession(
+            subject=active.subject,
+            role=active.role,
+            service_id=service_id,
+            acr=active.acr,
+            idp_issuer=active.idp_issuer,
+            expires_at=active.expires_at,
+            secrets=secrets_now,
         )
 
     async def end(self, cookie_value: str) -> ActiveSession | None:

@@ -91,8 +91,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_redis_url: str | None = None
     redis_key_prefix: str = "stafett:auth:"
     rate_limit_login_per_minute: int = 30
-    rate_limit_token_per_minute: int = 600
-    rate_limit_token_per_account_per_minute: int = 120
+    rate_limit_login_per_account_per_minute: int = 10
+    # /token and /session are called by the portal for every person it serves, one exchange per
+    # call to logg (tokens are single-use): the per-address limit meters a whole portal
+    # instance, so it is a flood guard; the per-account limit meters one person.
+    rate_limit_token_per_minute: int = 30000
+    rate_limit_token_per_account_per_minute: int = 600
     trusted_proxies: tuple[str, ...] = ()
     frame_ancestors_logout: tuple[str, ...] = DEFAULT_FRAME_ANCESTORS_LOGOUT
 
@@ -271,9 +275,14 @@ def _hardening_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         or session_redis_url,
         "redis_key_prefix": env_str(environ, "STAFETT_REDIS_KEY_PREFIX", "stafett:auth:"),
         "rate_limit_login_per_minute": env_int(environ, "STAFETT_RATE_LIMIT_LOGIN_PER_MINUTE", 30),
-        "rate_limit_token_per_minute": env_int(environ, "STAFETT_RATE_LIMIT_TOKEN_PER_MINUTE", 600),
+        "rate_limit_login_per_account_per_minute": env_int(
+            environ, "STAFETT_RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE", 10
+        ),
+        "rate_limit_token_per_minute": env_int(
+            environ, "STAFETT_RATE_LIMIT_TOKEN_PER_MINUTE", 30000
+        ),
         "rate_limit_token_per_account_per_minute": env_int(
-            environ, "STAFETT_RATE_LIMIT_TOKEN_PER_ACCOUNT_PER_MINUTE", 120
+            environ, "STAFETT_RATE_LIMIT_TOKEN_PER_ACCOUNT_PER_MINUTE", 600
         ),
         "trusted_proxies": _env_list(environ, "STAFETT_TRUSTED_PROXIES", ()),
         "frame_ancestors_logout": _env_list(
@@ -289,6 +298,7 @@ def _check_hardening(settings: Settings) -> None:
             raise SettingsError(f"STAFETT_{name.upper()} must be a redis:// or rediss:// URL")
     for name in (
         "rate_limit_login_per_minute",
+        "rate_limit_login_per_account_per_minute",
         "rate_limit_token_per_minute",
         "rate_limit_token_per_account_per_minute",
     ):

@@ -36,6 +36,7 @@ from shared.tokens import (
 )
 
 __all__ = [
+    "JWKS_PATH",
     "TOKEN_LIFETIME",
     "AuthVerifier",
     "Caller",
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 TOKEN_LIFETIME = min(300, MAX_TOKEN_LIFETIME)
+JWKS_PATH = "/.well-known/jwks.json"
 _AUDIENCES = frozenset({AUTH_AUDIENCE, LOGG_AUDIENCE})
 _ROLES = frozenset({"guardian", "staff"})
 
@@ -138,11 +140,12 @@ AuthVerifier = NamedDependency[ServiceTokenVerifier]
 Caller = NamedDependency[ServiceClaims]
 
 
-@get("/.well-known/jwks.json", cache_control=None)
+@get(JWKS_PATH, cache_control=None)
 async def jwks(token_issuer: TokenIssuer) -> Response[dict[str, Any]]:
     """The public keys that verify auth's service tokens: the next key (published ahead of its
     use), the signing key, and keys whose tokens may still be current. Cacheable for
-    JWKS_MAX_AGE_SECONDS, which the rotation's publish-ahead time exceeds."""
+    JWKS_MAX_AGE_SECONDS, which the rotation's publish-ahead time exceeds (the security-header
+    hook lets this path keep its own Cache-Control: services.auth.security_headers)."""
     return Response(
         await token_issuer.public_jwks(),
         headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"},

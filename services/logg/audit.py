@@ -8,7 +8,8 @@ Chain (per log), version 1:
                   (at as RFC 3339 UTC with microseconds; absent values as null)
     record_hash = SHA-256(prev_hash || encoding)      prev_hash of seq 1 = 32 zero bytes
 
-Appending takes the head (one index lookup) and inserts seq + 1 inside a savepoint; the unique
+Appending takes the head (one index lookup, or the head the request's access query already
+read) and inserts seq + 1 (inside a savepoint on PostgreSQL); the unique
 (stafettlogg_id, seq) index makes a concurrent append of the same seq fail, and the loser reads
 the new head and tries again. So the chain never forks, on SQLite or PostgreSQL, and an append
 costs one insert in the same transaction as the action it records.
@@ -20,11 +21,13 @@ before it are found by `verify_database`.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -35,15 +38,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.logg import models
-from services.logg.models import AccessHeadSignatureRow, AccessRecordRow
+from services.logg.models import AccessHeadSignatureRow, AccessRecordRow, Base
 from shared.db import create_engine
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 
 __all__ = [
     "GENESIS_HASH",
+    "UNKNOWN",
     "AccessHeadSigner",
     "ChainBreak",
+    "Unknown",
     "VerifyReport",
     "append_access_record",
     "head_signing_input",
@@ -87,6 +92,17 @@ def record_hash(prev_hash: bytes, row: AccessRecordRow) -> bytes:
     return hashlib.sha256(prev_hash + record_encoding(row)).digest()
 
 
+class Unknown(enum.Enum):
+    """The type of `UNKNOWN`: the chain head has not been read in this transaction."""
+
+    UNKNOWN = "unknown"
+
+
+UNKNOWN: Final = Unknown.UNKNOWN
+_RECORDS = Base.metadata.tables[AccessRecordRow.__tablename__]
+_INSERT_RECORD = _RECORDS.insert()
+
+
 async def append_access_record(
     session: AsyncSession,
     *,
@@ -97,14 +113,27 @@ async def append_access_record(
     entry_id: str | None,
     allowed: bool,
     reason: str,
+    known_head: tuple[int, bytes] | Unknown | None = UNKNOWN,
 ) -> AccessRecordRow:
     """Append one record to the log's chain in the caller's transaction (not committed here).
 
     Guarantees: the record's seq is the head's + 1 and its prev_hash the head's hash, also when
     requests append concurrently (the unique (log, seq) index decides; the loser retries on the
-    new head). Stores who, what, when and the decision — never content."""
-    for _ in range(_MAX_APPEND_ATTEMPTS):
-        head = await models.access_head(session, stafettlogg_id)
+    new head). Stores who, what, when and the decision — never content.
+
+    `known_head` is the head (as `models.access_head` answers) when the caller has just read it
+    in this transaction (`models.access_context` does, in the query it runs anyway): the first
+    attempt then needs no lookup of its own. A stale head cannot fork the chain: on PostgreSQL
+    the unique index refuses the insert and the retry reads the head again; on SQLite the one
+    connection serialises requests, so the head read earlier in this transaction is current.
+
+    The record is inserted with one Core INSERT (cheaper than an ORM flush); the returned row is
+    not attached to the session."""
+    for attempt in range(_MAX_APPEND_ATTEMPTS):
+        if attempt == 0 and known_head is not UNKNOWN:
+            head = known_head
+        else:
+            head = await models.access_head(session, stafettlogg_id)
         seq, prev = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
         row = AccessRecordRow(
             stafettlogg_id=stafettlogg_id,
@@ -122,19 +151,22 @@ async def append_access_record(
             record_hash=b"",
         )
         row.record_hash = record_hash(prev, row)
+        values = {column: getattr(row, column) for column in _RECORD_COLUMNS}
         if session.get_bind().dialect.name == "sqlite":
             # One connection (shared.db): requests are serialised, so no append can race this
-            # one; and pysqlite's SAVEPOINT would commit early. A plain flush is exact here.
-            session.add(row)
-            await session.flush()
+            # one; and pysqlite's SAVEPOINT would commit early. A plain insert is exact here.
+            await session.execute(_INSERT_RECORD, values)
             return row
         try:
             async with session.begin_nested():
-                session.add(row)
+                await session.execute(_INSERT_RECORD, values)
         except IntegrityError:
             continue  # another request took this seq; read the new head
         return row
     raise ProblemError(503, "busy", "The stafettlogg is busy; try again in a moment")
+
+
+_RECORD_COLUMNS = tuple(column.key for column in _RECORDS.columns if column.key != "id")
 
 
 def head_signing_input(stafettlogg_id: str, seq: int, head_hash: bytes, at: datetime) -> bytes:

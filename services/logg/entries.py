@@ -4,8 +4,9 @@ Entries are never changed in place: a correction is a new entry of type `correct
 `refers_to` names the entry it corrects; both stay. logg sees in clear only the type, the entry
 referred to and, for measures and meetings, the date they are due (docs/security.md).
 
-The write path is one access query, the access record (one lookup, one insert), the entry insert
-and one commit. Reading a page is one range scan of the (stafettlogg_id, seq) index.
+The write path is one access query (log, roles, consent and access-record head together), the
+access record insert, the entry insert and one commit. Reading a page is the access query, the
+record insert and one range scan of the (stafettlogg_id, seq) index, then one commit.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from services.logg import models
 from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.authentication import sign_key_of
 from services.logg.guard import authorize, record_replay
-from services.logg.models import EntryRow, StafettloggRow
+from services.logg.models import Base, EntryRow, StafettloggRow
 from services.logg.paging import decode_cursor, encode_cursor
 from services.logg.sealing import check_envelope, decode_sealed, encode_sealed
 from shared.crypto.envelope import SealedEnvelope
@@ -32,7 +33,7 @@ from shared.wire import (
     NewEntry,
 )
 
-__all__ = ["entry_view", "page_entries", "stage_entry", "write_entry"]
+__all__ = ["check_entry", "entry_view", "page_entries", "stage_entry", "write_entry"]
 
 # level_change entries are written only through POST .../level (they change the log as well).
 _WRITABLE_TYPES = ENTRY_TYPES
@@ -68,7 +69,7 @@ async def write_entry(
         )
     ).log
     try:
-        row = await stage_entry(session, claims, log, request, types=_WRITABLE_TYPES)
+        row = await check_entry(session, claims, log, request, types=_WRITABLE_TYPES)
     except ProblemError as error:
         if error.slug not in {"clock-skew", "wrong-epoch"}:
             raise
@@ -79,6 +80,8 @@ async def write_entry(
         await session.commit()
         return entry_view(existing), False
     try:
+        # One Core INSERT (cheaper than an ORM flush); a taken entry id fails here or at commit.
+        await session.execute(_INSERT_ENTRY, _entry_values(row))
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -100,6 +103,30 @@ async def stage_entry(
     types: tuple[str, ...],
 ) -> EntryRow:
     """Check a sealed entry for this log and add it to the session (the caller commits)."""
+    row = await check_entry(session, claims, log, request, types=types)
+    session.add(row)
+    return row
+
+
+_ENTRIES = Base.metadata.tables[EntryRow.__tablename__]
+_INSERT_ENTRY = _ENTRIES.insert()
+_ENTRY_COLUMNS = tuple(column.key for column in _ENTRIES.columns if column.key != "seq")
+
+
+def _entry_values(row: EntryRow) -> dict[str, object]:
+    """The INSERT parameters of a checked entry (seq is the database's)."""
+    return {column: getattr(row, column) for column in _ENTRY_COLUMNS}
+
+
+async def check_entry(
+    session: AsyncSession,
+    claims: ServiceClaims,
+    log: StafettloggRow,
+    request: NewEntry,
+    *,
+    types: tuple[str, ...],
+) -> EntryRow:
+    """Check a sealed entry for this log and return its row, not yet added to the session."""
     sealed = request.sealed
     stafettlogg_id = log.id
     stored_form = encode_sealed(sealed)
@@ -128,7 +155,6 @@ async def stage_entry(
         refers_to=request.refers_to,
         due_on=request.due_on,
     )
-    session.add(row)
     return row
 
 
@@ -185,10 +211,12 @@ async def page_entries(
     """A participant's page of entries, newest first, after `cursor`."""
     before_seq = decode_cursor(cursor)
     await authorize(session, claims, stafettlogg_id, Action.READ_ENTRIES, policy=policy)
-    await session.commit()
+    # Read in the transaction that holds the access record, then commit both: the request keeps
+    # the connection (on SQLite the only one) instead of queueing for it a second time.
     rows = await models.entries_page(
         session, stafettlogg_id, before_seq=before_seq, limit=limit + 1
     )
+    await session.commit()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
     return EntryPage(items=[entry_view(row) for row in page], next_cursor=next_cursor)

@@ -24,7 +24,7 @@ from services.logg.access import (
     decide,
     require,
 )
-from services.logg.audit import append_access_record
+from services.logg.audit import UNKNOWN, Unknown, append_access_record
 from services.logg.models import ConsentRow, Principal, StafettloggRow
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
@@ -33,6 +33,7 @@ __all__ = [
     "Authorized",
     "authorize",
     "consent_state",
+    "consent_state_of",
     "principal_of",
     "record_access",
     "record_replay",
@@ -67,6 +68,21 @@ def consent_state(rows: list[ConsentRow], now: datetime) -> ConsentState:
     return ConsentState.NOT_YET_VALID if now < newest.valid_from else ConsentState.EXPIRED
 
 
+def consent_state_of(context: models.AccessContext, now: datetime) -> ConsentState:
+    """`consent_state` from the consent facts of `models.access_context` (the same answer as
+    `consent_state` over the same newest records, without loading them)."""
+    if context.consent_valid:
+        return ConsentState.VALID
+    if context.consent_status is None:
+        return ConsentState.NONE
+    if context.consent_status == "withdrawn":
+        return ConsentState.WITHDRAWN
+    if context.consent_status == "refused":
+        return ConsentState.REFUSED
+    assert context.consent_valid_from is not None
+    return ConsentState.NOT_YET_VALID if now < context.consent_valid_from else ConsentState.EXPIRED
+
+
 async def authorize(
     session: AsyncSession,
     claims: ServiceClaims,
@@ -81,32 +97,43 @@ async def authorize(
     Guarantees when it returns: the log exists, `access.decide` allowed the action for this
     caller as of now, and an "allowed" access record is pending in the session. Raises 404 for an
     unknown log (no record: there is no chain to add to), and 403 after committing a "denied"
-    record."""
-    found = await models.log_with_caller_roles(session, stafettlogg_id, principal_of(claims))
+    record.
+
+    One query loads the log, the caller's roles, their service's consent and the access-record
+    chain head (`models.access_context`); then one insert adds the record."""
+    now = datetime.now(UTC)
+    found = await models.access_context(session, stafettlogg_id, principal_of(claims), now)
     if found is None:
         raise ProblemError(404, "stafettlogg-not-found", "There is no such stafettlogg")
-    log, pairs = found
+    pairs = found.pairs
     person_roles = frozenset(role for kind, role in pairs if kind == "person")
     service_roles = frozenset(role for kind, role in pairs if kind == "service")
     consent = ConsentState.NONE
     needs_consent = claims.role == "staff" and claims.service is not None and bool(pairs)
     if needs_consent and (service_roles or "coordinator" not in person_roles):
-        assert claims.service is not None
-        rows = list(await models.consents_for_service(session, stafettlogg_id, claims.service))
-        consent = consent_state(rows, datetime.now(UTC))
+        consent = consent_state_of(found, now)
     candidate = False
     if action is Action.ACCEPT_HANDOVER:
         pending = await models.pending_handover(session, stafettlogg_id)
         candidate = pending is not None and pending.to_subject == claims.sub
     participation = Participation(person_roles, service_roles, consent, candidate)
-    decision = decide(claims, action, participation=participation, status=log.status, policy=policy)
+    decision = decide(
+        claims, action, participation=participation, status=found.log.status, policy=policy
+    )
     await record_access(
-        session, claims, stafettlogg_id, action, decision, participation, entry_id=entry_id
+        session,
+        claims,
+        stafettlogg_id,
+        action,
+        decision,
+        participation,
+        entry_id=entry_id,
+        known_head=found.head,
     )
     if not decision.allowed:
         await session.commit()
         require(decision)
-    return Authorized(log, participation)
+    return Authorized(found.log, participation)
 
 
 async def record_access(
@@ -118,8 +145,11 @@ async def record_access(
     participation: Participation,
     *,
     entry_id: str | None = None,
+    known_head: tuple[int, bytes] | Unknown | None = UNKNOWN,
 ) -> None:
-    """Add an access record for this request to the session (the caller commits)."""
+    """Add an access record for this request to the session (the caller commits).
+    `known_head`: the chain head as read in this transaction, if it was (see
+    `audit.append_access_record`)."""
     await append_access_record(
         session,
         stafettlogg_id=stafettlogg_id,
@@ -129,6 +159,7 @@ async def record_access(
         entry_id=entry_id,
         allowed=decision.allowed,
         reason=decision.reason,
+        known_head=known_head,
     )
 
 

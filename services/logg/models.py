@@ -7,6 +7,7 @@ the client sent (msgpack-encoded); key grants are epoch keys wrapped for one par
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     and_,
+    bindparam,
     exists,
     false,
     or_,
@@ -33,10 +35,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "AccessContext",
     "Base",
     "EntryRow",
     "KeyGrantRow",
@@ -44,6 +48,7 @@ __all__ = [
     "Principal",
     "StafettloggRow",
     "UsedAccessTokenRow",
+    "access_context",
     "entries_page",
     "entry_by_id",
     "grants_for_principal",
@@ -382,6 +387,119 @@ async def log_with_caller_roles(
     if not rows:
         return None
     return rows[0][0], frozenset((kind, role) for _, kind, role in rows if role is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessContext:
+    """What an access decision needs about one log and one caller, loaded in one query.
+
+    `consent_*` describe the caller's service unit's consent records in the log (None when the
+    caller acts for no service unit): whether one of its newest `CONSENT_WINDOW` records is given
+    and current at `now`, and the newest record's status and start (None when there is none).
+    `head` is the log's access-record chain head as (seq, record_hash), None before the first
+    record (as `access_head` answers)."""
+
+    log: StafettloggRow
+    pairs: frozenset[tuple[str, str]]
+    consent_valid: bool | None
+    consent_status: str | None
+    consent_valid_from: datetime | None
+    head: tuple[int, bytes] | None
+
+
+CONSENT_WINDOW = 20  # how many of a service unit's newest consent records decide its state
+
+
+def _access_context_statement(*, with_service: bool) -> Select[Any]:
+    """The statement behind `access_context`, built once: constructing a select with five
+    subqueries costs more CPU on every request than SQLite spends running it; bound parameters
+    (log_id, person, service, now) make it reusable (SQLAlchemy caches its compiled form)."""
+    log_id = bindparam("log_id", type_=String())
+    newest_head = (
+        select(AccessRecordRow.seq)
+        .where(AccessRecordRow.stafettlogg_id == log_id)
+        .order_by(AccessRecordRow.seq.desc())
+        .limit(1)
+    )
+    columns: list[Any] = [
+        StafettloggRow,
+        ParticipantRow.kind,
+        ParticipantRow.role,
+        newest_head.scalar_subquery(),
+        newest_head.with_only_columns(AccessRecordRow.record_hash).scalar_subquery(),
+    ]
+    match = and_(
+        ParticipantRow.kind == "person", ParticipantRow.principal_id == bindparam("person")
+    )
+    if with_service:
+        service = bindparam("service", type_=String())
+        match = or_(
+            match, and_(ParticipantRow.kind == "service", ParticipantRow.principal_id == service)
+        )
+        of_service = (
+            select(ConsentRow.status, ConsentRow.valid_from, ConsentRow.valid_until)
+            .where(ConsentRow.stafettlogg_id == log_id, ConsentRow.service_id == service)
+            .order_by(ConsentRow.seq.desc())
+        )
+        window = of_service.limit(CONSENT_WINDOW).subquery()
+        newest = of_service.limit(1)
+        now = bindparam("now", type_=UTCDateTime())
+        columns += [
+            select(window.c.status)
+            .where(
+                window.c.status == "given", window.c.valid_from <= now, window.c.valid_until > now
+            )
+            .exists(),
+            newest.with_only_columns(ConsentRow.status).scalar_subquery(),
+            newest.with_only_columns(ConsentRow.valid_from).scalar_subquery(),
+        ]
+    return (
+        select(*columns)
+        .outerjoin(ParticipantRow, and_(ParticipantRow.stafettlogg_id == StafettloggRow.id, match))
+        .where(StafettloggRow.id == log_id)
+    )
+
+
+_ACCESS_CONTEXT = _access_context_statement(with_service=False)
+_ACCESS_CONTEXT_WITH_SERVICE = _access_context_statement(with_service=True)
+
+
+async def access_context(
+    session: AsyncSession, stafettlogg_id: str, principal: Principal, now: datetime
+) -> AccessContext | None:
+    """The log, the caller's (kind, role) pairs in it, their service unit's consent facts and
+    the access-record chain head, in one statement (one round trip, the hot path of every
+    request); None if no such log.
+
+    The same answers as `log_with_caller_roles`, `consents_for_service(limit=CONSENT_WINDOW)`
+    and `access_head` run one after the other: the consent facts and the head are scalar
+    subqueries, each one lookup in the (stafettlogg_id, service_id, seq) and
+    (stafettlogg_id, seq) indexes."""
+    has_service = principal.service is not None
+    if has_service:
+        statement = _ACCESS_CONTEXT_WITH_SERVICE
+        params = {
+            "log_id": stafettlogg_id,
+            "person": principal.person,
+            "service": principal.service,
+            "now": now,
+        }
+    else:
+        statement = _ACCESS_CONTEXT
+        params = {"log_id": stafettlogg_id, "person": principal.person}
+    rows = (await session.execute(statement, params)).all()
+    if not rows:
+        return None
+    first = rows[0]
+    head_seq, head_hash = first[3], first[4]
+    return AccessContext(
+        log=first[0],
+        pairs=frozenset((row[1], row[2]) for row in rows if row[2] is not None),
+        consent_valid=bool(first[5]) if has_service else None,
+        consent_status=first[6] if has_service else None,
+        consent_valid_from=first[7] if has_service else None,
+        head=None if head_seq is None else (int(head_seq), bytes(head_hash)),
+    )
 
 
 def valid_consent_clause(

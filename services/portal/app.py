@@ -15,9 +15,12 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from services.portal.access_log import ACCESS_LOG_ROUTES
 from services.portal.admin import ADMIN_ROUTES
 from services.portal.auth_client import AuthClient
+from services.portal.consent_routes import CONSENT_ROUTES
 from services.portal.errors import portal_exception_handlers
+from services.portal.lifecycle import LIFECYCLE_ROUTES
 from services.portal.logg_client import LoggClient
 from services.portal.routes import ROUTES, provide_viewer
 from services.portal.security_headers import security_headers_hook
@@ -63,6 +66,9 @@ def create_app(
         route_handlers=[
             *ROUTES,
             *ADMIN_ROUTES,
+            *CONSENT_ROUTES,
+            *ACCESS_LOG_ROUTES,
+            *LIFECYCLE_ROUTES,
             create_static_files_router(path="/static", directories=[_HERE / "static"]),
         ],
         dependencies={"viewer": Provide(provide_viewer)},

@@ -95,6 +95,8 @@ class SessionContext(msgspec.Struct, frozen=True):
     service_keys: bytes | None = None
     expires_at: str | int | float | None = None
     admin: bool = False  # a municipal administrator, as auth's directory says now
+    # The service units a staff member may act for (`AuthClient.act_for_service`).
+    services: list[ServiceRef] = msgspec.field(default_factory=list)
 
     def __repr__(self) -> str:  # never print private keys
         return f"SessionContext(subject={self.subject!r}, role={self.role!r})"
@@ -413,6 +415,28 @@ class AuthClient:
             headers={"Content-Type": "text/csv; charset=utf-8"},
         )
         return _decoded(response.content, AdminImportResult)
+
+    async def act_for_service(self, session_cookie: str, service_id: str) -> SessionContext:
+        """Make the browser's session act for the service unit `service_id` (one of the
+        context's `services`); returns the new context. auth checks the membership and that the
+        unit is active, and seals the unit's keys into the session. Raises AuthRefusedError(403)
+        when auth refuses the unit, AuthRefusedError(400) for an id it does not accept, and
+        SessionExpiredError when the session is gone."""
+        response = await self._send(
+            "POST",
+            "/session/service",
+            data={"subject_token": session_cookie, "service_id": service_id, **self._client_auth()},
+        )
+        if response.status_code in {400, 403}:
+            error = _decode_or_none(response.content, _OAuthError)
+            if error is not None and error.error in {"access_denied", "invalid_request"}:
+                raise AuthRefusedError(response.status_code)
+        self._check_session_call(response, "/session/service")
+        context = _decode_or_none(response.content, SessionContext)
+        if context is None:
+            _log.error("auth sent a session context the portal cannot read")
+            raise AuthUnavailableError
+        return context
 
 
 _T = TypeVar("_T")

@@ -11,14 +11,26 @@ import httpx
 import msgspec
 
 from shared.wire import (
+    AccessRecordPage,
+    ClosingRequest,
+    ConsentPage,
+    ConsentView,
     EntryPage,
     EntryView,
+    HandoverAcceptance,
+    HandoverView,
+    LevelChangePage,
+    LevelChangeRequest,
+    LevelChangeView,
+    NewConsent,
     NewEntry,
+    NewHandover,
     NewParticipantRequest,
     NewStafettlogg,
     ParticipantView,
     StafettloggPage,
     StafettloggView,
+    WithdrawalRequest,
 )
 
 __all__ = ["LoggClient", "LoggError", "LoggUnavailableError"]
@@ -36,6 +48,10 @@ class _Problem(msgspec.Struct, frozen=True):
     type: str = "about:blank"
     title: str = ""
     detail: str | None = None
+
+
+class _NoContent(msgspec.Struct, frozen=True):
+    """What a 204 decodes to (`_call` reads an empty body as `{}`)."""
 
 
 class LoggError(Exception):
@@ -92,7 +108,7 @@ class LoggClient:
                 problem = _Problem()
             raise LoggError(response.status_code, problem.type, problem.title, problem.detail)
         try:
-            return msgspec.json.decode(response.content, type=response_type)
+            return msgspec.json.decode(response.content or b"{}", type=response_type)
         except msgspec.DecodeError as error:
             _log.error("logg sent a body the portal cannot read on %s", method)
             raise LoggUnavailableError from error
@@ -145,3 +161,95 @@ class LoggClient:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
+
+    async def list_consents(
+        self, token: str, stafettlogg_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> ConsentPage:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._call(
+            "GET", f"/stafettlogger/{stafettlogg_id}/consents", token, ConsentPage, params=params
+        )
+
+    async def record_consent(
+        self, token: str, stafettlogg_id: str, consent: NewConsent
+    ) -> ConsentView:
+        return await self._call(
+            "POST", f"/stafettlogger/{stafettlogg_id}/consents", token, ConsentView, body=consent
+        )
+
+    async def withdraw_consent(
+        self, token: str, stafettlogg_id: str, consent_id: str, request: WithdrawalRequest
+    ) -> ConsentView:
+        return await self._call(
+            "POST",
+            f"/stafettlogger/{stafettlogg_id}/consents/{consent_id}/withdraw",
+            token,
+            ConsentView,
+            body=request,
+        )
+
+    async def list_access_records(
+        self, token: str, stafettlogg_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> AccessRecordPage:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._call(
+            "GET",
+            f"/stafettlogger/{stafettlogg_id}/access-records",
+            token,
+            AccessRecordPage,
+            params=params,
+        )
+
+    async def change_level(
+        self, token: str, stafettlogg_id: str, request: LevelChangeRequest
+    ) -> LevelChangeView:
+        return await self._call(
+            "POST", f"/stafettlogger/{stafettlogg_id}/level", token, LevelChangeView, body=request
+        )
+
+    async def list_level_changes(
+        self, token: str, stafettlogg_id: str, *, limit: int = 100
+    ) -> LevelChangePage:
+        return await self._call(
+            "GET",
+            f"/stafettlogger/{stafettlogg_id}/level-changes",
+            token,
+            LevelChangePage,
+            params={"limit": limit},
+        )
+
+    async def propose_handover(
+        self, token: str, stafettlogg_id: str, request: NewHandover
+    ) -> HandoverView:
+        return await self._call(
+            "POST", f"/stafettlogger/{stafettlogg_id}/handover", token, HandoverView, body=request
+        )
+
+    async def accept_handover(
+        self, token: str, stafettlogg_id: str, request: HandoverAcceptance
+    ) -> HandoverView:
+        return await self._call(
+            "POST",
+            f"/stafettlogger/{stafettlogg_id}/handover/accept",
+            token,
+            HandoverView,
+            body=request,
+        )
+
+    async def close_stafettlogg(
+        self, token: str, stafettlogg_id: str, request: ClosingRequest
+    ) -> StafettloggView:
+        return await self._call(
+            "POST", f"/stafettlogger/{stafettlogg_id}/close", token, StafettloggView, body=request
+        )
+
+    async def remove_participant(
+        self, token: str, stafettlogg_id: str, kind: str, principal_id: str
+    ) -> None:
+        """DELETE the participant; logg answers 204 with no body (also when already gone)."""
+        path = f"/stafettlogger/{stafettlogg_id}/participants/{kind}/{principal_id}"
+        await self._call("DELETE", path, token, _NoContent)

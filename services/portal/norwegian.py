@@ -6,9 +6,14 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "ENTRY_FORM_LABELS",
     "ENTRY_TYPE_LABELS",
+    "LEVEL_EXPLANATIONS",
+    "MEASURE_STATUS_LABELS",
     "OSLO",
+    "OUTCOME_LABELS",
     "ROLE_LABELS",
+    "TIMELINE_TYPE_LABELS",
     "format_date",
     "format_datetime",
 ]
@@ -42,6 +47,36 @@ ENTRY_TYPE_LABELS: dict[str, str] = {
     "handover": "Overføring",
     "closing_note": "Avslutningsnotat",
     "correction": "Rettelse",
+}
+
+# What the timeline calls entries that are not written through the entry form.
+TIMELINE_TYPE_LABELS: dict[str, str] = {**ENTRY_TYPE_LABELS, "level_change": "Nivåendring"}
+
+MEASURE_STATUS_LABELS: dict[str, str] = {
+    "planned": "planlagt",
+    "active": "pågår",
+    "done": "avsluttet",
+    "stopped": "avbrutt",
+}
+
+OUTCOME_LABELS: dict[str, str] = {
+    "continue": "Fortsette tiltaket",
+    "change": "Endre tiltaket",
+    "end": "Avslutte tiltaket",
+}
+
+# The choices the entry form offers, by field name.
+ENTRY_FORM_LABELS: dict[str, dict[str, str]] = {
+    "measure_status": MEASURE_STATUS_LABELS,
+    "outcome": OUTCOME_LABELS,
+}
+
+# One plain line per BTI level (DESIGN.md, ../shared/domain/tverrfaglig-samarbeid-bti.txt).
+LEVEL_EXPLANATIONS: dict[int, str] = {
+    0: "Vi avklarer om bekymringen har grunnlag.",
+    1: "Én tjeneste setter i gang tiltak selv, sammen med familien.",
+    2: "To tjenester samarbeider tett med familien.",
+    3: "Flere tjenester samarbeider bredt med familien.",
 }
 
 ROLE_LABELS: dict[str, str] = {

@@ -7,6 +7,7 @@ with the block the form targets. Invalid input re-renders the form with what was
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from typing import Any, TypeAlias
 
 from litestar import Request, Response, get, post
@@ -17,7 +18,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
+from services.portal.acting_service import ACTING_SERVICE_ROUTES
 from services.portal.auth_client import AuthClient, AuthRefusedError
+from services.portal.consent import consent_overview, new_consent_id
+from services.portal.entry_form import draft_entry
 from services.portal.errors import NO_ACCESS, error_page
 from services.portal.forms import (
     MAX_CHILD_NAME,
@@ -30,7 +34,7 @@ from services.portal.forms import (
     check_service_form,
 )
 from services.portal.logg_client import LoggClient, LoggError
-from services.portal.norwegian import ENTRY_TYPE_LABELS
+from services.portal.norwegian import ENTRY_FORM_LABELS, ENTRY_TYPE_LABELS
 from services.portal.rendering import htmx_target, is_htmx, render
 from services.portal.sealing import Description
 from services.portal.stafettlogger import (
@@ -41,9 +45,23 @@ from services.portal.stafettlogger import (
 )
 from services.portal.viewer import NotLoggedInError, Viewer, load_viewer
 
-__all__ = ["ROUTES", "provide_viewer"]
+__all__ = [
+    "ROUTES",
+    "after_post",
+    "checked_stafettlogg_id",
+    "log_page",
+    "provide_viewer",
+    "require_viewer",
+]
 
-_PAGE_BLOCKS = ("entries", "participants")
+_PAGE_BLOCKS = (
+    "entries",
+    "participants",
+    "consent",
+    "lifecycle",
+    "entry_form",
+    "entry_fields",
+)
 _NO_KEY = (
     "Du mangler nøkkelen som trengs for å skrive her. "
     "Be stafettholderen om å legge deg til på nytt."
@@ -180,6 +198,15 @@ async def _log_page(
             "notice": notice,
             "notice_for": notice_for,
             "cursor": _cursor(request),
+            "consent": consent_overview(page, viewer),
+            "consent_form": forms.get("consent", FormState()),
+            "paper_consent_form": forms.get("paper_consent", FormState()),
+            "paper_withdrawal_form": forms.get("paper_withdrawal", FormState()),
+            "new_consent_id": new_consent_id,
+            # the lifecycle section's forms (services.portal.lifecycle); an empty one if not given
+            "all_forms": defaultdict(FormState, forms),
+            "labels": ENTRY_FORM_LABELS,
+            "htmx": is_htmx(request),
         },
         block=block,
         status_code=status_code,
@@ -191,11 +218,19 @@ async def stafettlogg(
     request: _Req, state: State, viewer: CurrentViewer, stafettlogg_id: FromPath[str]
 ) -> Response[Any]:
     viewer = _require(viewer)
+    corrects = request.query_params.get("rett_opp", "")
+    entry_type = request.query_params.get("entry_type", "")
+    forms = None
+    if is_stafettlogg_id(corrects):  # «Rett opp» on an entry: the entry form, set to correct it
+        forms = {"entry": FormState(values={"entry_type": "correction", "corrects": corrects})}
+    elif entry_type in ENTRY_TYPE_LABELS:  # htmx: the fields for the type just chosen
+        forms = {"entry": FormState(values={"entry_type": entry_type})}
     return await _log_page(
         request,
         state,
         viewer,
         _checked_id(stafettlogg_id),
+        forms=forms,
         block=htmx_target(request, _PAGE_BLOCKS),
     )
 
@@ -244,13 +279,13 @@ async def write_entry(
 ) -> Response[Any]:
     viewer = _require(viewer)
     stafettlogg_id = _checked_id(stafettlogg_id)
-    form = check_entry_form(await request.form())
+    service = _stafettlogger(state)
+    choices = await service.entry_choices(viewer, stafettlogg_id)
+    form = check_entry_form(await request.form(), choices)
     status_code = 422
     if form.ok:
         try:
-            await _stafettlogger(state).write_entry(
-                viewer, stafettlogg_id, form.values["entry_type"], form.values["text"]
-            )
+            await service.write_draft(viewer, stafettlogg_id, draft_entry(form, choices))
             status_code = 200
         except NoEpochKeyError:
             form.errors["_form"], status_code = _NO_KEY, 409
@@ -371,4 +406,12 @@ ROUTES = [
     add_guardian,
     add_service,
     healthz,
+    *ACTING_SERVICE_ROUTES,
 ]
+
+# For the modules whose forms sit on the log's page (consent_routes, …): the same checks and
+# the same answer after a post as the page's own forms.
+after_post = _after_post
+log_page = _log_page
+checked_stafettlogg_id = _checked_id
+require_viewer = _require

@@ -4,7 +4,9 @@ Plaintext formats (UTF-8 JSON inside the envelope, see docs/crypto.md for the en
 
 - a log's description, header type "description", entry id = the log's id:
   `{"child_name": str, "child_birth_date": "YYYY-MM-DD", "title": str}`;
-- an entry, header type one of `shared.wire.ENTRY_TYPES`: `{"text": str}`.
+- an entry, header type one of `shared.wire.ENTRY_TYPES` or `level_change`: one JSON object per
+  type, `{"v": 1, ...}`, exactly as docs/crypto.md lists them (`services.portal.entry_bodies`).
+  Entries written before the versioned formats (`{"text": str}`) still open, as `LegacyBody`.
 
 Opening guarantees: the plaintext was signed by the key the caller passes as the author's (which
 the caller must take from auth's directory for `header.author`), sealed under an epoch key the
@@ -20,6 +22,13 @@ import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from services.portal.entry_bodies import (
+    SEALABLE_TYPES,
+    EntryBody,
+    body_for_text,
+    decode_body,
+    encode_body,
+)
 from shared.crypto.envelope import (
     EnvelopeError,
     EnvelopeHeader,
@@ -29,7 +38,7 @@ from shared.crypto.envelope import (
 )
 from shared.crypto.hpke import KeyGrantContext, unwrap_epoch_key, wrap_epoch_key
 from shared.crypto.keys import ParticipantKeys, PublicKeys
-from shared.wire import ENTRY_TYPES, EntryView, NewKeyGrant, ParticipantKind, StafettloggView
+from shared.wire import EntryView, NewKeyGrant, ParticipantKind, StafettloggView
 
 __all__ = [
     "DESCRIPTION_TYPE",
@@ -56,10 +65,6 @@ class Description(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     child_name: str
     child_birth_date: str  # YYYY-MM-DD
     title: str
-
-
-class EntryBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    text: str
 
 
 def utc_timestamp(now: datetime | None = None) -> str:
@@ -99,7 +104,7 @@ def seal_entry(
     stafettlogg_id: str,
     entry_id: str,
     entry_type: str,
-    text: str,
+    body: EntryBody | str,
     *,
     epoch: int,
     epoch_key: bytes,
@@ -107,9 +112,13 @@ def seal_entry(
     author_keys: ParticipantKeys,
     created_at: str,
 ) -> SealedEnvelope:
-    """Seal an entry under the log's current epoch key, signed by its author."""
-    if entry_type not in ENTRY_TYPES:
+    """Seal an entry under the log's current epoch key, signed by its author. `body` must be
+    the plaintext object for `entry_type` (a bare string is the `text` of a text-only type).
+    Raises ValueError for an unknown type or a body of another type."""
+    if entry_type not in SEALABLE_TYPES:
         raise ValueError("unknown entry type")
+    if isinstance(body, str):
+        body = body_for_text(entry_type, body)
     header = EnvelopeHeader(
         version=1,
         stafettlogg_id=stafettlogg_id,
@@ -120,7 +129,7 @@ def seal_entry(
         created_at=created_at,
     )
     return seal_envelope(
-        msgspec.json.encode(EntryBody(text=text)),
+        encode_body(entry_type, body),
         header=header,
         epoch_key=epoch_key,
         author_key=author_keys.signing_key(),
@@ -215,16 +224,18 @@ def open_entry(
     epoch_keys: dict[int, bytes],
     author_public: PublicKeys,
 ) -> EntryBody:
-    """Open one entry; it must belong to this log, carry its own id and a known type."""
+    """Open one entry; it must belong to this log, carry its own id and a known type, and its
+    plaintext must be that type's object (docs/crypto.md). It does not check the clear
+    `refers_to`/`due_on` against the sealed copy: `services.portal.timeline` does."""
     header = entry.sealed.header
     if (
         header.stafettlogg_id != stafettlogg_id
         or header.entry_id != entry.id
-        or header.type not in ENTRY_TYPES
+        or header.type not in SEALABLE_TYPES
     ):
         raise OpenError("the entry belongs elsewhere")
     plaintext = _open(entry.sealed, epoch_keys, author_public)
     try:
-        return msgspec.json.decode(plaintext, type=EntryBody)
-    except msgspec.DecodeError as error:
+        return decode_body(header.type, plaintext)
+    except ValueError as error:
         raise OpenError("the entry is not readable") from error

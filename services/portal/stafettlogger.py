@@ -10,6 +10,7 @@ import asyncio
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from services.portal.auth_client import (
     AUDIENCE_LOGG,
@@ -19,13 +20,12 @@ from services.portal.auth_client import (
     PrincipalKind,
     ServiceUnit,
 )
+from services.portal.entry_bodies import EntryBody, body_for_text
+from services.portal.entry_form import EntryDraft
+from services.portal.forms import EntryChoices
+from services.portal.lifecycle_panel import LifecyclePanel, build_panel, participant_key
 from services.portal.logg_client import LoggClient
-from services.portal.norwegian import (
-    ENTRY_TYPE_LABELS,
-    ROLE_LABELS,
-    format_date,
-    format_datetime,
-)
+from services.portal.norwegian import OSLO, ROLE_LABELS, format_date
 from services.portal.sealing import (
     Description,
     OpenError,
@@ -37,10 +37,20 @@ from services.portal.sealing import (
     seal_entry,
     utc_timestamp,
 )
+from services.portal.timeline import (
+    EntryLine,
+    LogIndex,
+    OpenedEntry,
+    build_index,
+    entry_line,
+    unreadable_line,
+)
 from services.portal.viewer import Viewer
 from shared.crypto.envelope import new_epoch_key
 from shared.crypto.keys import PublicKeys
 from shared.wire import (
+    ConsentView,
+    EntryView,
     NewEntry,
     NewKeyGrant,
     NewParticipant,
@@ -63,6 +73,8 @@ __all__ = [
 ]
 
 ENTRIES_PER_PAGE = 20
+SCAN_LIMIT = 1000  # entries read to find goals, measures, meetings and the links between them
+_SCAN_PAGE = 100
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CURSOR = re.compile(r"^[\x21-\x7e]{1,512}$")  # printable ASCII; httpx encodes it
 UNKNOWN_NAME = "Ukjent"
@@ -102,14 +114,8 @@ class ParticipantLine:
     role_label: str
 
 
-@dataclass(frozen=True, slots=True)
-class EntryLine:
-    id: str
-    opened: bool
-    type_label: str
-    author_name: str
-    time_label: str
-    text: str
+def _as_body(entry_type: str, body: EntryBody | str) -> EntryBody:
+    return body_for_text(entry_type, body) if isinstance(body, str) else body
 
 
 @dataclass(slots=True)
@@ -122,7 +128,12 @@ class StafettloggPage:
     next_cursor: str | None
     is_coordinator: bool
     can_write: bool
+    index: LogIndex
+    choices: EntryChoices
+    lifecycle: LifecyclePanel
     addable_services: list[ServiceUnit] = field(default_factory=list)
+    is_open: bool = True
+    consents: list[ConsentView] = field(default_factory=list)  # newest first
 
 
 class StafettloggService:
@@ -220,20 +231,63 @@ class StafettloggService:
         )
         return stafettlogg_id
 
+    async def _scan_entries(self, viewer: Viewer, stafettlogg_id: str) -> list[EntryView]:
+        """Every entry of the log, newest first, up to `SCAN_LIMIT` (one call per 100)."""
+        found: list[EntryView] = []
+        cursor: str | None = None
+        while len(found) < SCAN_LIMIT:
+            page = await self._logg.list_entries(
+                await self._logg_token(viewer), stafettlogg_id, limit=_SCAN_PAGE, cursor=cursor
+            )
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
+
+    def _open(
+        self,
+        view: StafettloggView,
+        entry: EntryView,
+        epoch_keys: dict[int, bytes],
+        principals: dict[tuple[PrincipalKind, str], Principal | None],
+    ) -> OpenedEntry | None:
+        header = entry.sealed.header
+        author = principals.get(("person", header.author))
+        if author is None:
+            return None
+        try:
+            body = open_entry(view.id, entry, epoch_keys, author.public_keys())
+        except (OpenError, ValueError):
+            return None
+        return OpenedEntry(entry, header.type, header.author, author.name, header.created_at, body)
+
     async def page(
         self, viewer: Viewer, stafettlogg_id: str, *, cursor: str | None = None
     ) -> StafettloggPage:
         """Everything the log's page shows, opened for the viewer. Entries that do not open
-        are marked as such, never an error."""
+        are marked as such, never an error. Links between entries (goals, measures, meetings,
+        corrections, evaluations) come from reading the whole log, up to `SCAN_LIMIT` entries."""
         # A token is good for one call (logg refuses a replay): one exchange per call.
         view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
         entry_page = await self._logg.list_entries(
             await self._logg_token(viewer), stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
         )
+        scanned = await self._scan_entries(viewer, stafettlogg_id)
+        changes = await self._logg.list_level_changes(
+            await self._logg_token(viewer), stafettlogg_id
+        )
+        consents = await self._logg.list_consents(await self._logg_token(viewer), stafettlogg_id)
         epoch_keys = self._epoch_keys(viewer, view)
         wanted: set[tuple[PrincipalKind, str]] = {("person", view.sealed_description.header.author)}
         wanted |= {(p.kind, p.principal_id) for p in view.participants}
-        wanted |= {("person", entry.sealed.header.author) for entry in entry_page.items}
+        wanted |= {("person", e.sealed.header.author) for e in [*entry_page.items, *scanned]}
+        wanted |= {("person", change.changed_by) for change in changes.items}
+        for subject in (view.closed_by, view.coordinator):
+            if subject:
+                wanted.add(("person", subject))
+        if view.pending_handover is not None:
+            wanted.add(("person", view.pending_handover.to_subject))
         principals = await self._principals(viewer, wanted)
         description = self._open_description(view, epoch_keys, principals)
 
@@ -250,35 +304,19 @@ class StafettloggService:
                 )
             )
 
+        opened: dict[str, OpenedEntry | None] = {}
+        for entry in [*scanned, *entry_page.items]:
+            if entry.id not in opened:
+                opened[entry.id] = self._open(view, entry, epoch_keys, principals)
+        index = build_index([o for e in scanned if (o := opened[e.id]) is not None], viewer.subject)
+        today = datetime.now(OSLO).date()
         entries = []
         for entry in entry_page.items:
-            header = entry.sealed.header
-            author = principals.get(("person", header.author))
-            try:
-                if author is None:
-                    raise OpenError("unknown author")
-                body = open_entry(view.id, entry, epoch_keys, author.public_keys())
-            except (OpenError, ValueError):
-                entries.append(
-                    EntryLine(
-                        id=entry.id,
-                        opened=False,
-                        type_label="Oppføring",
-                        author_name="",
-                        time_label=format_datetime(entry.stored_at),
-                        text="",
-                    )
-                )
-                continue
+            found = opened[entry.id]
             entries.append(
-                EntryLine(
-                    id=entry.id,
-                    opened=True,
-                    type_label=ENTRY_TYPE_LABELS[header.type],
-                    author_name=author.name,
-                    time_label=format_datetime(header.created_at),
-                    text=body.text,
-                )
+                entry_line(found, index, viewer.subject, today)
+                if found is not None
+                else unreadable_line(entry)
             )
 
         is_coordinator = any(
@@ -293,6 +331,7 @@ class StafettloggService:
             )
             for p in view.participants
         )
+        people = {participant_key(p.kind, p.principal_id): p.name for p in participants}
         result = StafettloggPage(
             id=view.id,
             description=description,
@@ -302,6 +341,11 @@ class StafettloggService:
             next_cursor=entry_page.next_cursor,
             is_coordinator=is_coordinator and view.status == "open",
             can_write=can_write and view.current_epoch in epoch_keys,
+            index=index,
+            choices=index.choices(people),
+            lifecycle=build_panel(view, viewer, principals, changes.items, index),
+            is_open=view.status == "open",
+            consents=consents.items,
         )
         if result.is_coordinator:
             present = {p.principal_id for p in view.participants if p.kind == "service"}
@@ -312,28 +356,63 @@ class StafettloggService:
             result.addable_services = [unit for unit in services if unit.id not in present]
         return result
 
-    async def write_entry(
-        self, viewer: Viewer, stafettlogg_id: str, entry_type: str, text: str
-    ) -> None:
-        """Seal `text` under the log's current epoch key, signed by the viewer, and store it."""
-        # A token is good for one call (logg refuses a replay): one exchange per call.
+    async def entry_choices(self, viewer: Viewer, stafettlogg_id: str) -> EntryChoices:
+        """What a new entry in this log may point at, for checking a posted form."""
+        return (await self.page(viewer, stafettlogg_id)).choices
+
+    @property
+    def logg(self) -> LoggClient:
+        return self._logg
+
+    async def view(self, viewer: Viewer, stafettlogg_id: str) -> StafettloggView:
+        """The log as logg shows it to the viewer (no entries, nothing opened)."""
+        return await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
+
+    async def logg_token(self, viewer: Viewer) -> str:
+        """A fresh access token for logg (each is good for one call)."""
+        return await self._logg_token(viewer)
+
+    async def current_epoch_key(
+        self, viewer: Viewer, stafettlogg_id: str
+    ) -> tuple[StafettloggView, bytes]:
+        """The log and the key of its current epoch; raises NoEpochKeyError without one."""
         view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
-        epoch_keys = self._epoch_keys(viewer, view)
-        epoch_key = epoch_keys.get(view.current_epoch)
+        epoch_key = self._epoch_keys(viewer, view).get(view.current_epoch)
         if epoch_key is None:
             raise NoEpochKeyError
+        return view, epoch_key
+
+    async def write_entry(
+        self, viewer: Viewer, stafettlogg_id: str, entry_type: str, body: EntryBody | str
+    ) -> str:
+        """Seal `body` under the log's current epoch key, signed by the viewer, and store it.
+        Returns the new entry's id."""
+        return await self.write_draft(
+            viewer, stafettlogg_id, EntryDraft(entry_type, _as_body(entry_type, body), None, None)
+        )
+
+    async def write_draft(self, viewer: Viewer, stafettlogg_id: str, draft: EntryDraft) -> str:
+        """Seal a checked entry and store it, with its clear `refers_to`/`due_on` (docs/crypto.md)
+        repeated outside the envelope. Returns the new entry's id."""
+        view, epoch_key = await self.current_epoch_key(viewer, stafettlogg_id)
+        entry_id = secrets.token_urlsafe(16)
         sealed = seal_entry(
             view.id,
-            secrets.token_urlsafe(16),
-            entry_type,
-            text,
+            entry_id,
+            draft.entry_type,
+            draft.body,
             epoch=view.current_epoch,
             epoch_key=epoch_key,
             author=viewer.subject,
             author_keys=viewer.keys,
             created_at=utc_timestamp(),
         )
-        await self._logg.add_entry(await self._logg_token(viewer), view.id, NewEntry(sealed=sealed))
+        await self._logg.add_entry(
+            await self._logg_token(viewer),
+            view.id,
+            NewEntry(sealed=sealed, refers_to=draft.refers_to, due_on=draft.due_on),
+        )
+        return entry_id
 
     async def _add_participant(
         self,

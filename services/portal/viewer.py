@@ -34,6 +34,12 @@ class Viewer:
     keys: ParticipantKeys = field(repr=False)
     service_keys: ParticipantKeys | None = field(repr=False)
     is_admin: bool = False  # a municipal administrator; auth checks it again on every admin call
+    services: tuple[ServiceRef, ...] = ()  # the units a staff member may act for
+
+    @property
+    def chooses_service(self) -> bool:
+        """Staff of several units, who choose which one they act for."""
+        return self.is_staff and len(self.services) > 1
 
     @property
     def is_staff(self) -> bool:
@@ -72,4 +78,5 @@ async def load_viewer(auth: AuthClient, session_cookie: str | None) -> Viewer | 
         keys=keys,
         service_keys=service_keys,
         is_admin=context.admin and context.role == "staff",
+        services=tuple(context.services),
     )

@@ -226,7 +226,7 @@ def test_staff_list_shows_services_and_flags_but_never_a_fodselsnummer(admin: Ad
     assert ANNE not in response.text
 
 
-def test_staff_member_with_several_services_logs_in_for_the_first(
+def test_staff_member_with_several_services_chooses_which_to_act_for(
     client: TestClient[Litestar], portal_key: OKPKey, admin: Admin
 ) -> None:
     added = admin(
@@ -243,9 +243,14 @@ def test_staff_member_with_several_services_logs_in_for_the_first(
     cookie = _login_cookie(client, "staff", OLA)
     context = client.post("/session", data=portal_form(portal_key, cookie)).json()
     assert context["role"] == "staff"
-    assert context["service"]["id"] in {"sentrum-skole", "helsestasjon-sentrum"}
-    assert context["service_keys"]
-    assert _claims(_token(client, portal_key, cookie))["service"] == context["service"]["id"]
+    assert context["service"] is None  # several units: none until chosen
+    assert {s["id"] for s in context["services"]} == {"sentrum-skole", "helsestasjon-sentrum"}
+    chosen = client.post(
+        "/session/service", data=portal_form(portal_key, cookie, service_id="sentrum-skole")
+    )
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["service_keys"]
+    assert _claims(_token(client, portal_key, cookie))["service"] == "sentrum-skole"
 
 
 @pytest.mark.parametrize(

@@ -122,6 +122,19 @@ def test_login_over_the_limit_gets_a_norwegian_429_page_with_retry_after(
         assert client.get("/callback", params={"state": "x"}).status_code == 429
 
 
+def test_logins_of_one_account_are_limited_once_the_account_is_known(
+    backend_environ: dict[str, str],
+) -> None:
+    limits = {"STAFETT_RATE_LIMIT_LOGIN_PER_ACCOUNT_PER_MINUTE": "2"}
+    for client in _client(backend_environ, **limits):
+        assert log_in(client, "guardian", KARI).status_code == 303
+        assert log_in(client, "guardian", KARI).status_code == 303
+        refused = log_in(client, "guardian", KARI)
+        assert refused.status_code == 429
+        assert "for mange ganger" in refused.text
+        assert log_in(client, "guardian", "05878220074").status_code == 303  # another account
+
+
 def test_two_auth_instances_share_one_limit(backend_environ: dict[str, str]) -> None:
     limits = {"STAFETT_RATE_LIMIT_LOGIN_PER_MINUTE": "2"}
     for first in _client(backend_environ, **limits):

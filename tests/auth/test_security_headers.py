@@ -8,8 +8,14 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from services.auth.csrf import request_is_from_allowed_origin
-from services.auth.security_headers import auth_header_policy
+from services.auth.frontchannel import frontchannel_logout
+from services.auth.security_headers import FRAMEABLE_BY_IDP, auth_header_policy
 from services.auth.settings import Settings
+from services.auth.signing_keys import (
+    JWKS_MAX_AGE_SECONDS,
+    PUBLISH_AHEAD_SECONDS,
+    RELOAD_SECONDS,
+)
 from services.auth.test_idp.login_csrf import CSRF_COOKIE
 from shared.http_security import content_security_policy
 from tests.auth.helpers import AUTH_URL, PORTAL_URL, csrf_token_of
@@ -29,7 +35,8 @@ def test_every_auth_response_carries_the_hardening_headers(client: TestClient[Li
         ("GET", "/login?kind=guardian"),
         ("GET", "/login?kind=nonsense"),
         ("GET", "/finnes-ikke"),
-        ("GET", "/.well-known/jwks.json"),
+        ("POST", "/.well-known/jwks.json"),
+        ("GET", "/.well-known/jwks.json/x"),
         ("POST", "/token"),
     ]:
         response = client.request(method, path)
@@ -42,6 +49,17 @@ def test_every_auth_response_carries_the_hardening_headers(client: TestClient[Li
         assert "strict-transport-security" not in response.headers  # plain http locally
 
 
+def test_the_jwks_may_be_cached_for_five_minutes_with_the_other_headers(
+    client: TestClient[Litestar],
+) -> None:
+    response = client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=300"
+    assert JWKS_MAX_AGE_SECONDS + RELOAD_SECONDS < PUBLISH_AHEAD_SECONDS
+    assert response.headers["content-security-policy"] == AUTH_CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 def test_front_channel_logout_may_be_framed_by_the_login_hosts_only(
     client: TestClient[Litestar],
 ) -> None:
@@ -50,6 +68,7 @@ def test_front_channel_logout_may_be_framed_by_the_login_hosts_only(
     assert f"frame-ancestors {LOGIN_HOSTS} {AUTH_URL};" in csp
     assert "x-frame-options" not in response.headers
     assert "default-src 'none'" in csp
+    assert frontchannel_logout.opt == {FRAMEABLE_BY_IDP: True}  # Litestar's keyword, `opt`
 
 
 def test_hsts_is_sent_when_auth_is_served_over_https(environ: dict[str, str]) -> None:

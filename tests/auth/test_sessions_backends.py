@@ -16,7 +16,7 @@ from services.auth.database import migrate
 from services.auth.directory import DirectoryService
 from services.auth.session_stores import RedisSessionBackend, SqlSessionBackend
 from services.auth.sessions import NewSession, SessionBackend, SessionStore, session_id_hash
-from shared.crypto.keys import generate_participant_keys
+from shared.crypto.keys import ParticipantKeys, generate_participant_keys
 from shared.db import create_engine
 from tests.auth.redis_fixtures import RedisTarget, redis_keys, redis_target
 from tests.conftest import DatabaseFactory
@@ -234,3 +234,103 @@ def test_redis_keys_expire_by_themselves_and_hold_only_sealed_secrets(
     assert session_id.encode() not in dumped
     assert secret.encode() not in dumped
     assert b"header.payload.signature" not in dumped
+
+
+def _staff(subject: str, service_id: str | None = "unit-a") -> tuple[NewSession, ParticipantKeys]:
+    unit_keys = generate_participant_keys()
+    new = NewSession(
+        subject=subject,
+        role="staff",
+        service_id=service_id,
+        acr="idporten-loa-high",
+        idp_issuer=ISSUER,
+        idp_sid="sid-staff",
+        person_keys=generate_participant_keys(),
+        service_keys=unit_keys if service_id is not None else None,
+        id_token="header.payload.signature",
+    )
+    return new, unit_keys
+
+
+def test_acting_for_another_service_replaces_its_id_and_keys_and_keeps_the_rest(
+    run_with_store: Runner,
+) -> None:
+    async def scenario(store: SessionStore, _b: SessionBackend, clock: Clock, s: str) -> None:
+        new, old_keys = _staff(s)
+        cookie = await store.create(new)
+        before = await store.open(cookie)
+        assert before is not None
+        clock.advance(120)
+        new_keys = generate_participant_keys()
+        switched = await store.act_for_service(cookie, "unit-b", new_keys)
+        assert switched is not None
+        assert switched.service_id == "unit-b"
+        reopened = await store.open(cookie)  # the same cookie still opens it
+        assert reopened is not None
+        assert reopened.service_id == "unit-b"
+        assert reopened.secrets.service_keys == new_keys.to_bytes()
+        assert reopened.secrets.service_keys != old_keys.to_bytes()
+        assert reopened.secrets.person_keys == new.person_keys.to_bytes()
+        assert reopened.secrets.id_token == new.id_token
+        assert (reopened.subject, reopened.role, reopened.acr) == (s, "staff", new.acr)
+        assert reopened.expires_at <= before.expires_at + 120  # limits are not extended
+
+    run_with_store(scenario)
+
+
+def test_a_switched_session_ends_with_its_new_service_not_its_old_one(
+    run_with_store: Runner,
+) -> None:
+    async def scenario(store: SessionStore, _b: SessionBackend, _c: Clock, s: str) -> None:
+        new, _keys = _staff(s)
+        cookie = await store.create(new)
+        assert await store.act_for_service(cookie, "unit-b", generate_participant_keys())
+        assert await store.end_sessions_for_service("unit-a") == 0
+        assert await store.open(cookie) is not None
+        assert await store.end_sessions_for_service("unit-b") == 1
+        assert await store.open(cookie) is None
+
+    run_with_store(scenario)
+
+
+def test_a_session_acting_for_none_can_choose_and_choose_none_again(
+    run_with_store: Runner,
+) -> None:
+    async def scenario(store: SessionStore, _b: SessionBackend, _c: Clock, s: str) -> None:
+        new, _keys = _staff(s, service_id=None)
+        cookie = await store.create(new)
+        assert await store.act_for_service(cookie, "unit-a", generate_participant_keys())
+        cleared = await store.act_for_service(cookie, None, None)
+        assert cleared is not None
+        reopened = await store.open(cookie)
+        assert reopened is not None
+        assert reopened.service_id is None
+        assert reopened.secrets.service_keys is None
+        with pytest.raises(ValueError, match="together"):
+            await store.act_for_service(cookie, "unit-a", None)
+
+    run_with_store(scenario)
+
+
+def test_only_the_cookie_can_switch_and_an_ended_session_stays_ended(
+    run_with_store: Runner,
+) -> None:
+    async def scenario(store: SessionStore, backend: SessionBackend, _c: Clock, s: str) -> None:
+        new, old_keys = _staff(s)
+        cookie = await store.create(new)
+        session_id = cookie.split(".")[0]
+        forged = f"{session_id}.{'A' * 43}"
+        assert await store.act_for_service(forged, "unit-b", generate_participant_keys()) is None
+        still = await store.open(cookie)
+        assert still is not None
+        assert still.service_id == "unit-a"
+        assert still.secrets.service_keys == old_keys.to_bytes()
+        await store.end(cookie)
+        assert await store.act_for_service(cookie, "unit-b", generate_participant_keys()) is None
+        id_hash = session_id_hash(cookie)
+        assert id_hash is not None
+        assert await backend.get(id_hash) is None
+        assert not await backend.set_service(id_hash, "unit-b", b"sealed", now=int(_c()))
+        assert await backend.get(id_hash) is None  # a write after the end brings nothing back
+
+    run_with_store(scenario)

@@ -1,6 +1,7 @@
-"""The walking skeleton's path, over real HTTP between three real processes:
-the coordinator creates a log and adds a guardian and the school; the guardian writes an entry;
-the coordinator and the teacher read it; nobody else can."""
+"""The walking skeleton's path, over real HTTP between three real processes, with consent
+required (logg's default): the coordinator creates a log and adds a guardian and the school; the
+guardian gives the school consent and writes an entry; the coordinator and the teacher read it;
+nobody else can; and once the guardian withdraws consent, the teacher's next request is refused."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProduct
 
 @pytest.fixture(scope="module")
 def shared_log(product: RunningProduct) -> tuple[str, str]:
-    """A log made by the coordinator with Kari and the school; Kari writes a canary entry."""
+    """A log made by the coordinator with Kari and the school; Kari gives the school consent
+    and writes a canary entry."""
     canary = f"KANARI-{secrets.token_hex(8)}"
     with PortalBrowser(product.portal_url, product.auth_url) as coordinator:
         coordinator.login("Siri Stafett", kind="staff")
@@ -42,6 +44,9 @@ def shared_log(product: RunningProduct) -> tuple[str, str]:
         guardian.login("Kari Nordmann", kind="guardian")
         front = guardian.get("/")
         assert "Emma Nordmann" in front.text
+        assert "venter på samtykke" in guardian.log_page(stafettlogg_id).text
+        consented = guardian.give_consent(stafettlogg_id, "sentrum-skole")
+        assert "Samtykke gitt til og med" in consented.text
         guardian.write_entry(stafettlogg_id, "observation", f"Emma sov dårlig i natt. {canary}")
     return stafettlogg_id, canary
 
@@ -79,6 +84,38 @@ def test_a_guardian_who_is_not_a_participant_is_refused(
         response = outsider.get(f"/stafettlogger/{stafettlogg_id}")
     assert response.status_code == 403
     assert canary not in response.text
+
+
+def test_the_teacher_is_refused_from_the_request_after_consent_is_withdrawn(
+    product: RunningProduct,
+) -> None:
+    with PortalBrowser(product.portal_url, product.auth_url) as coordinator:
+        coordinator.login("Siri Stafett", kind="staff")
+        stafettlogg_id = coordinator.create_stafettlogg("Jonas Nordmann", "2019-02-11", "Språk")
+        coordinator.add_guardian(stafettlogg_id, KARI_PID)
+        coordinator.add_service(stafettlogg_id, "sentrum-skole")
+    with (
+        PortalBrowser(product.portal_url, product.auth_url) as guardian,
+        PortalBrowser(product.portal_url, product.auth_url) as teacher,
+    ):
+        guardian.login("Kari Nordmann", kind="guardian")
+        teacher.login("Lars Lærer", kind="staff")
+        before = teacher.get(f"/stafettlogger/{stafettlogg_id}")
+        assert before.status_code == 403, "no consent yet"
+        guardian.give_consent(stafettlogg_id, "sentrum-skole")
+        guardian.write_entry(stafettlogg_id, "message", "Jonas liker bøker om traktorer.")
+        assert "Jonas liker bøker om traktorer." in teacher.log_page(stafettlogg_id).text
+        withdrawn = guardian.withdraw_consent(stafettlogg_id, "sentrum-skole")
+        assert "Samtykket ble trukket tilbake" in withdrawn.text
+        refused = teacher.get(f"/stafettlogger/{stafettlogg_id}")
+        assert refused.status_code == 403
+        assert "Du har ikke tilgang til denne stafettloggen" in refused.text
+        assert "traktorer" not in refused.text
+        access_log = guardian.access_log(stafettlogg_id)
+    assert "Lars Lærer" in access_log.text
+    assert "leste oppføringene" in access_log.text
+    assert "trakk tilbake samtykke" in access_log.text
+    assert "Nei, avvist" in access_log.text
 
 
 def test_logg_refuses_requests_without_a_token(

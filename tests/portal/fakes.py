@@ -18,17 +18,31 @@ import msgspec
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
+from shared.crypto.envelope import SealedEnvelope
 from shared.crypto.keys import ParticipantKeys, generate_participant_keys
 from shared.wire import (
+    AccessRecordPage,
+    AccessRecordView,
+    ClosingRequest,
+    ConsentPage,
+    ConsentView,
     EntryPage,
     EntryView,
+    HandoverAcceptance,
+    HandoverView,
     KeyGrantView,
+    LevelChangePage,
+    LevelChangeRequest,
+    LevelChangeView,
+    NewConsent,
     NewEntry,
+    NewHandover,
     NewParticipantRequest,
     NewStafettlogg,
     ParticipantView,
     StafettloggPage,
     StafettloggView,
+    WithdrawalRequest,
 )
 
 __all__ = ["FakeAuth", "FakeLogg", "Person", "ServiceUnit"]
@@ -70,6 +84,7 @@ class Person:
     pid: str | None = None
     admin: bool = False
     active: bool = True
+    services: list[ServiceUnit] = field(default_factory=list)  # units they may act for
 
 
 class FakeAuth:
@@ -84,6 +99,7 @@ class FakeAuth:
         self.requests: list[httpx.Request] = []
         self.down = False
         self.imported: list[bytes] = []
+        self.deactivated_services: set[str] = set()  # auth refuses to act for these
 
     def add_person(self, person: Person, session_cookie: str | None = None) -> Person:
         self.persons[person.subject] = person
@@ -123,6 +139,40 @@ class FakeAuth:
             return None
         return self.persons.get(header.removeprefix("Bearer tok-stafett-auth-"))
 
+    def choices(self, person: Person) -> list[ServiceUnit]:
+        """The units a staff member may act for, as auth's session context lists them."""
+        if person.role != "staff":
+            return []
+        return person.services or ([person.service] if person.service else [])
+
+    def _act_for_service(self, request: httpx.Request) -> httpx.Response:
+        """`POST /session/service`: switch to a unit the person may act for, else 403."""
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        if not self._check_client(form):
+            return _json(401, {"error": "invalid_client"})
+        subject = self.sessions.get(form.get("subject_token", ""))
+        if subject is None:
+            return _json(401, {"error": "invalid_grant"})
+        person = self.persons[subject]
+        chosen = next((u for u in self.choices(person) if u.id == form.get("service_id")), None)
+        if chosen is None or chosen.id in self.deactivated_services:
+            return _json(403, {"error": "access_denied"})
+        person.service = chosen
+        return _json(
+            200,
+            {
+                "subject": person.subject,
+                "role": person.role,
+                "name": person.name,
+                "acr": "idporten-loa-high",
+                "service": {"id": chosen.id, "name": chosen.name},
+                "keys": _b64(person.keys.to_bytes()),
+                "service_keys": _b64(chosen.keys.to_bytes()),
+                "admin": person.admin,
+                "services": [{"id": u.id, "name": u.name} for u in self.choices(person)],
+            },
+        )
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.down:
@@ -130,6 +180,8 @@ class FakeAuth:
         path = request.url.path
         if path == "/healthz":
             return _json(200, {"status": "ok"})
+        if path == "/session/service" and request.method == "POST":
+            return self._act_for_service(request)
         if path in {"/token", "/session"} and request.method == "POST":
             form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
             if not self._check_client(form):
@@ -164,6 +216,7 @@ class FakeAuth:
                     "service_keys": _b64(service.keys.to_bytes()) if service else None,
                     "expires_at": "2099-01-01T00:00:00Z",
                     "admin": person.admin,
+                    "services": [{"id": u.id, "name": u.name} for u in self.choices(person)],
                 },
             )
         caller = self._caller(request)
@@ -312,6 +365,17 @@ class _StoredLog:
     participants: list[ParticipantView]
     grants: list[KeyGrantView]
     entries: list[EntryView] = field(default_factory=list)
+    consents: list[ConsentView] = field(default_factory=list)  # oldest first
+    consent_scans: dict[str, SealedEnvelope] = field(default_factory=dict)
+    access_records: list[AccessRecordView] = field(default_factory=list)  # oldest first
+    # The lifecycle (services.portal.lifecycle): level, handover, closing.
+    status: str = "open"
+    level: int = 0
+    level_changes: list[LevelChangeView] = field(default_factory=list)  # oldest first
+    handovers: list[HandoverView] = field(default_factory=list)
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    closing_note_id: str | None = None
 
 
 class FakeLogg:
@@ -342,15 +406,23 @@ class FakeLogg:
             if (g.recipient_kind == "person" and g.recipient_id == subject)
             or (g.recipient_kind == "service" and g.recipient_id == service_id)
         ]
+        pending = next((h for h in log.handovers if h.status == "proposed"), None)
         return StafettloggView(
             id=log.id,
-            status="open",
-            level=0,
+            status="open" if log.status == "open" else "closed",
+            level=log.level,
             current_epoch=log.current_epoch,
             created_at=log.created_at,
             sealed_description=log.new.sealed_description,
             participants=log.participants,
             key_grants=grants,
+            coordinator=next(
+                (p.principal_id for p in log.participants if p.role == "coordinator"), None
+            ),
+            closed_at=log.closed_at,
+            closed_by=log.closed_by,
+            closing_note_id=log.closing_note_id,
+            pending_handover=pending,
         )
 
     def _encode(self, status: int, value: msgspec.Struct) -> httpx.Response:
@@ -429,8 +501,16 @@ class FakeLogg:
         if parts[2] == "entries" and request.method == "POST":
             if not any(p.role in {"coordinator", "writer"} for p in memberships):
                 return _problem(403, "forbidden")
+            if log.status != "open":
+                return _problem(403, "stafettlogg-closed")
             entry = msgspec.json.decode(request.content, type=NewEntry)
-            stored = EntryView(id=entry.sealed.header.entry_id, sealed=entry.sealed, stored_at=now)
+            stored = EntryView(
+                id=entry.sealed.header.entry_id,
+                sealed=entry.sealed,
+                stored_at=now,
+                refers_to=entry.refers_to,
+                due_on=entry.due_on,
+            )
             log.entries.append(stored)
             return self._encode(201, stored)
         if parts[2] == "entries":
@@ -442,4 +522,196 @@ class FakeLogg:
             return self._encode(
                 200, EntryPage(items=page, next_cursor=str(start + limit) if more else None)
             )
+        if parts[2] in {"level", "level-changes", "handover", "close", "participants"}:
+            return _fake_lifecycle_routes(self, request, log, subject, memberships, parts, now)
+        if parts[2] in {"consents", "access-records"}:
+            return _fake_consent_routes(self, request, log, subject, memberships, parts, now)
         return _problem(404, "not-found")
+
+
+def _fake_consent_routes(
+    fake: FakeLogg,
+    request: httpx.Request,
+    log: _StoredLog,
+    subject: str,
+    memberships: list[ParticipantView],
+    parts: list[str],
+    now: datetime,
+) -> httpx.Response:
+    """logg's consent and access-record routes, with its rules in short: a guardian taking part
+    gives or withdraws in the portal; the coordinator records paper with a sealed scan; the
+    access log is for the guardians and the coordinator."""
+    person = fake.auth.persons[subject]
+    guardian = person.role == "guardian" and any(p.kind == "person" for p in memberships)
+    coordinator = any(p.role == "coordinator" for p in memberships)
+    if parts[2] == "access-records":
+        if not (guardian or coordinator):
+            return _problem(403, "family-or-coordinator-only")
+        limit = int(request.url.params.get("limit", "20"))
+        start = int(request.url.params.get("cursor", "0"))
+        newest_first = list(reversed(log.access_records))
+        more = start + limit < len(newest_first)
+        return fake._encode(
+            200,
+            AccessRecordPage(
+                items=newest_first[start : start + limit],
+                next_cursor=str(start + limit) if more else None,
+            ),
+        )
+    if parts == [parts[0], parts[1], "consents"] and request.method == "GET":
+        return fake._encode(200, ConsentPage(items=list(reversed(log.consents))))
+    if len(parts) == 3 and request.method == "POST":
+        new = msgspec.json.decode(request.content, type=NewConsent)
+        if new.method == "portal" and not guardian:
+            return _problem(403, "guardian-only")
+        if new.method == "paper":
+            if not coordinator:
+                return _problem(403, "coordinator-only")
+            if new.scan is None or new.given_by is None:
+                return _problem(400, "scan-required")
+            if new.scan.header.type != "consent_scan" or new.scan.header.entry_id != new.id:
+                return _problem(400, "header-mismatch")
+            log.consent_scans[new.id] = new.scan
+        if any(c.id == new.id for c in log.consents):
+            return _problem(409, "consent-exists")
+        view = ConsentView(
+            id=new.id,
+            service_id=new.service_id,
+            status=new.status,
+            scopes=new.scopes,
+            valid_from=new.valid_from,
+            valid_until=new.valid_until,
+            method=new.method,
+            given_by=new.given_by or subject,
+            recorded_by=subject,
+            recorded_at=now,
+            has_scan=new.scan is not None,
+            valid_now=new.status == "given" and new.valid_from <= now < new.valid_until,
+        )
+        log.consents.append(view)
+        return fake._encode(201, view)
+    if len(parts) == 5 and parts[4] == "withdraw" and request.method == "POST":
+        withdrawal = msgspec.json.decode(request.content, type=WithdrawalRequest)
+        if withdrawal.method == "portal" and not guardian:
+            return _problem(403, "guardian-only")
+        if withdrawal.method == "paper" and not coordinator:
+            return _problem(403, "coordinator-only")
+        index = next((i for i, c in enumerate(log.consents) if c.id == parts[3]), None)
+        if index is None:
+            return _problem(404, "consent-not-found")
+        existing = log.consents[index]
+        if existing.status == "refused":
+            return _problem(409, "consent-not-given")
+        if withdrawal.scan is not None:
+            log.consent_scans[f"{existing.id}-withdrawal"] = withdrawal.scan
+        withdrawn = msgspec.structs.replace(
+            existing,
+            status="withdrawn",
+            valid_now=False,
+            withdrawn_at=existing.withdrawn_at or now,
+            withdrawn_by=existing.withdrawn_by or subject,
+            withdrawal_method=existing.withdrawal_method or withdrawal.method,
+        )
+        log.consents[index] = withdrawn
+        return fake._encode(200, withdrawn)
+    return _problem(404, "not-found")
+
+
+def _fake_lifecycle_routes(
+    fake: FakeLogg,
+    request: httpx.Request,
+    log: _StoredLog,
+    subject: str,
+    memberships: list[ParticipantView],
+    parts: list[str],
+    now: datetime,
+) -> httpx.Response:
+    """logg's level, handover, close and participant-removal routes, with their rules in short.
+    Sealed bodies are stored as they come: the fake, like logg, never sees plaintext."""
+    coordinator = any(p.role == "coordinator" for p in memberships)
+    guardian = fake.auth.persons[subject].role == "guardian"
+    if parts[2] == "level-changes":
+        return fake._encode(200, LevelChangePage(items=list(reversed(log.level_changes))))
+    if log.status != "open":
+        return _problem(403, "stafettlogg-closed")
+    if parts[2] == "level" and request.method == "POST":
+        if not coordinator:
+            return _problem(403, "coordinator-only")
+        change = msgspec.json.decode(request.content, type=LevelChangeRequest)
+        if change.reason.header.type != "level_change":
+            return _problem(400, "invalid-entry")
+        if change.level == log.level:
+            return _problem(409, "level-unchanged")
+        reason_id = change.reason.header.entry_id
+        log.entries.append(EntryView(id=reason_id, sealed=change.reason, stored_at=now))
+        view = LevelChangeView(reason_id, log.level, change.level, subject, now)
+        log.level_changes.append(view)
+        log.level = change.level
+        return fake._encode(201, view)
+    if parts[2:] == ["handover"] and request.method == "POST":
+        if not coordinator:
+            return _problem(403, "coordinator-only")
+        proposal = msgspec.json.decode(request.content, type=NewHandover)
+        if not any(
+            p.kind == "person" and p.principal_id == proposal.to_subject and p.role != "coordinator"
+            for p in log.participants
+        ):
+            return _problem(400, "invalid-handover")
+        log.handovers = [
+            msgspec.structs.replace(h, status="superseded") if h.status == "proposed" else h
+            for h in log.handovers
+        ]
+        proposed = HandoverView(proposal.id, subject, proposal.to_subject, "proposed", now)
+        log.handovers.append(proposed)
+        return fake._encode(201, proposed)
+    if parts[2:] == ["handover", "accept"] and request.method == "POST":
+        acceptance = msgspec.json.decode(request.content, type=HandoverAcceptance)
+        pending = next((h for h in log.handovers if h.status == "proposed"), None)
+        if pending is None or pending.to_subject != subject:
+            return _problem(403, "not-handover-candidate")
+        if pending.id != acceptance.handover_id or fake.auth.persons[subject].role != "staff":
+            return _problem(409 if pending.id != acceptance.handover_id else 403, "refused")
+        accepted = msgspec.structs.replace(pending, status="accepted", accepted_at=now)
+        log.handovers = [accepted if h.id == pending.id else h for h in log.handovers]
+        log.participants = [
+            msgspec.structs.replace(
+                p,
+                role="writer"
+                if p.principal_id == pending.from_subject
+                else "coordinator"
+                if p.principal_id == subject
+                else p.role,
+            )
+            if p.kind == "person"
+            else p
+            for p in log.participants
+        ]
+        return fake._encode(200, accepted)
+    if parts[2] == "close" and request.method == "POST":
+        if not (coordinator or guardian):
+            return _problem(403, "coordinator-or-guardian-only")
+        closing = msgspec.json.decode(request.content, type=ClosingRequest)
+        if closing.closing_note is None or closing.closing_note.header.type != "closing_note":
+            return _problem(400, "invalid-request")
+        note_id = closing.closing_note.header.entry_id
+        log.entries.append(EntryView(id=note_id, sealed=closing.closing_note, stored_at=now))
+        log.status, log.closed_at, log.closed_by, log.closing_note_id = (
+            "closed",
+            now,
+            subject,
+            note_id,
+        )
+        return fake._encode(200, fake._view(log, subject))
+    if parts[2] == "participants" and len(parts) == 5 and request.method == "DELETE":
+        if not coordinator:
+            return _problem(403, "coordinator-only")
+        kind, principal_id = parts[3], parts[4]
+        if kind == "person" and any(
+            p.principal_id == principal_id and p.role == "coordinator" for p in log.participants
+        ):
+            return _problem(409, "coordinator-cannot-leave")
+        log.participants = [
+            p for p in log.participants if (p.kind, p.principal_id) != (kind, principal_id)
+        ]
+        return httpx.Response(204)
+    return _problem(404, "not-found")

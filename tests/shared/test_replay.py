@@ -18,6 +18,9 @@ from services.logg.database import migrate
 from services.logg.models import Base, UsedAccessTokenRow
 from shared.db import create_engine
 from shared.replay import (
+    DEFAULT_MEMORY_ENTRIES,
+    LONGEST_HOLD_SECONDS,
+    MEMORY_CACHE_RATE,
     MemoryReplayCache,
     RedisReplayCache,
     ReplayCache,
@@ -25,6 +28,7 @@ from shared.replay import (
     SqlReplayCache,
     choose_replay_cache,
 )
+from shared.tokens import MAX_TOKEN_LIFETIME, TOKEN_LEEWAY
 from tests.conftest import DatabaseFactory
 
 REDIS_URL_VARIABLE = "STAFETT_TEST_REDIS_URL"
@@ -223,3 +227,43 @@ async def test_the_cache_is_chosen_by_redis_then_database_kind(
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+
+
+def test_the_memory_cache_default_holds_every_token_of_its_rate() -> None:
+    """Tokens are held up to MAX_TOKEN_LIFETIME after an iat TOKEN_LEEWAY ahead, plus the
+    leeway after exp: the default capacity covers MEMORY_CACHE_RATE tokens a second for that
+    long."""
+    assert LONGEST_HOLD_SECONDS == MAX_TOKEN_LIFETIME + 2 * TOKEN_LEEWAY
+    assert DEFAULT_MEMORY_ENTRIES == MEMORY_CACHE_RATE * LONGEST_HOLD_SECONDS
+    assert MEMORY_CACHE_RATE >= 1_000
+
+
+@pytest.mark.anyio
+async def test_memory_cache_keeps_accepting_at_a_steady_rate_of_full_lifetime_tokens() -> None:
+    """The old cap (100 000) filled at ~330 tokens/s of five-minute tokens and refused
+    everything; at a steady rate the cache holds a constant number of entries instead."""
+    clock = Clock()
+    cache = MemoryReplayCache(namespace="stafett-logg", max_entries=20 * 331, clock=clock)
+    start = int(clock.now)
+    for second in range(1_000):
+        clock.now = start + second
+        for token in range(20):
+            expires_at = int(clock.now) + MAX_TOKEN_LIFETIME + TOKEN_LEEWAY
+            assert await cache.first_use(f"{second}-{token}", expires_at)
+    assert len(cache) <= 20 * 331
+    assert not await cache.first_use("999-19", int(clock.now) + 1)  # still remembered
+
+
+@pytest.mark.anyio
+async def test_memory_cache_forgets_a_jti_only_after_it_expires() -> None:
+    clock = Clock()
+    cache = MemoryReplayCache(namespace="stafett-logg", clock=clock)
+    now = int(clock.now)
+    assert await cache.first_use("j", now + 10)
+    clock.now += 9
+    assert not await cache.first_use("j", now + 10)
+    assert not await cache.first_use("j", now + 50)  # a later expiry does not reset it
+    clock.now += 1
+    assert not await cache.first_use("j", now + 10)  # that token can no longer be accepted
+    assert await cache.first_use("j", now + 50)
+    assert len(cache) == 1

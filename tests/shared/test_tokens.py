@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey
 
 from shared.replay import MemoryReplayCache
@@ -256,3 +258,174 @@ async def test_remote_key_set_that_cannot_fetch_raises_keys_unavailable() -> Non
         remote = RemoteKeySet("http://auth/jwks", client)
         with pytest.raises(SigningKeysUnavailableError):
             await remote.key_set("current")
+
+
+# The fast path (ServiceTokenVerifier._fast_verified_payload) verifies auth's tokens with
+# cryptography directly; it may only ever accept what joserfc's jwt.decode accepts.
+
+
+def _sign_raw(header: dict[str, Any], payload: bytes, key: OKPKey = SIGNING_KEY) -> str:
+    """A compact JWS over any payload bytes, signed with the Ed25519 key."""
+    signing_input = f"{_b64(header)}.{_b64_bytes(payload)}"
+    private = key.private_key
+    assert isinstance(private, ed25519.Ed25519PrivateKey)
+    signature = private.sign(signing_input.encode())
+    return f"{signing_input}.{_b64_bytes(signature)}"
+
+
+def _b64_bytes(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+_HEADER = {"alg": "Ed25519", "kid": "current", "typ": "at+jwt"}
+
+
+def _tampered_payload() -> str:
+    header, _payload, signature = _token(_claims()).split(".")
+    return f"{header}.{_b64(_claims(sub='p_someone_else'))}.{signature}"
+
+
+def _tampered_signature() -> str:
+    header, payload, signature = _token(_claims()).split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=="))
+    raw[0] ^= 1
+    return f"{header}.{payload}.{_b64_bytes(bytes(raw))}"
+
+
+def _non_canonical_signature() -> str:
+    """The same signature bytes, but a last base64 character whose unused bits are set."""
+    header, payload, signature = _token(_claims()).split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    return f"{header}.{payload}.{signature[:-1]}{alphabet[last | 1]}"
+
+
+def _padded_signature() -> str:
+    return _token(_claims()) + "=="
+
+
+def _standard_base64_signature() -> str:
+    header, payload, signature = _token(_claims()).split(".")
+    return f"{header}.{payload}.{signature.replace('-', '+').replace('_', '/')}" + "+"
+
+
+def _json_list_payload() -> str:
+    return _sign_raw(_HEADER, json.dumps([_claims()]).encode())
+
+
+def _not_json_payload() -> str:
+    return _sign_raw(_HEADER, b"not json")
+
+
+def _crit_header() -> str:
+    return _sign_raw({**_HEADER, "crit": ["exp"]}, json.dumps(_claims()).encode())
+
+
+def _unencoded_payload_header() -> str:
+    return _sign_raw({**_HEADER, "b64": False, "crit": ["b64"]}, json.dumps(_claims()).encode())
+
+
+FORGED = {
+    "signed by another key with the same kid": lambda: _token(_claims(), key=OTHER_KEY),
+    "payload changed after signing": _tampered_payload,
+    "signature changed": _tampered_signature,
+    "signature with non-canonical base64url": _non_canonical_signature,
+    "signature with padding": _padded_signature,
+    "signature in standard base64": _standard_base64_signature,
+    "signed payload that is a JSON list": _json_list_payload,
+    "signed payload that is not JSON": _not_json_payload,
+    "crit header": _crit_header,
+    "unencoded payload (b64 false)": _unencoded_payload_header,
+}
+
+
+def _fast_path(token: str, keys: KeySet | None = None) -> dict[str, Any] | None:
+    from joserfc import jws
+
+    compact = jws.extract_compact(token.encode("ascii"))
+    kid = compact.protected.get("kid")
+    assert isinstance(kid, str)
+    return _verifier()._fast_verified_payload(compact, keys or KeySet([SIGNING_KEY]), kid)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("make", FORGED.values(), ids=FORGED.keys())
+async def test_the_fast_path_accepts_nothing_joserfc_refuses(make: Any) -> None:
+    token = make()
+    with pytest.raises(TokenError):
+        await _verifier().verify(token)
+    try:
+        fast = _fast_path(token)
+    except (JoseError, ValueError):  # joserfc's parse refused it before the fast path
+        fast = None
+    assert fast is None
+
+
+def test_the_fast_path_gives_exactly_joserfcs_claims() -> None:
+    token = _token(_claims(service="sentrum-skole"))
+    expected = jwt.decode(token, KeySet([SIGNING_KEY]), algorithms=["Ed25519"]).claims
+    assert _fast_path(token) == expected
+
+
+@pytest.mark.anyio
+async def test_tokens_as_auth_writes_them_take_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("jwt.decode should not be needed")
+
+    monkeypatch.setattr("shared.tokens.jwt.decode", refuse)
+    assert (await _verifier().verify(_token(_claims()))).sub == "p_subject"
+
+
+@pytest.mark.anyio
+async def test_a_header_with_other_members_is_judged_by_joserfc() -> None:
+    """joserfc accepts a registered header such as `cty`; the fast path leaves it to joserfc."""
+    token = _sign_raw({**_HEADER, "cty": "JWT"}, json.dumps(_claims()).encode())
+    assert _fast_path(token) is None
+    assert (await _verifier().verify(token)).sub == "p_subject"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "published",
+    [
+        {"use": "enc"},
+        {"alg": "EdDSA"},
+        {"key_ops": ["sign"]},
+    ],
+    ids=["use enc", "another alg", "key_ops without verify"],
+)
+async def test_a_key_auth_did_not_publish_for_token_signing_is_not_used(
+    published: dict[str, Any],
+) -> None:
+    public = SIGNING_KEY.as_dict(private=False)
+    key = OKPKey.import_key({**public, **published})
+    keys = KeySet([key])
+    token = _token(_claims())
+    with pytest.raises(TokenError):
+        await _verifier(keys).verify(token)
+    assert _fast_path(token, keys) is None
+
+
+@pytest.mark.anyio
+async def test_a_key_of_another_curve_under_the_kid_is_not_used() -> None:
+    keys = KeySet([OKPKey.generate_key("Ed448", parameters={"kid": "current"})])
+    token = _token(_claims())
+    with pytest.raises(TokenError):
+        await _verifier(keys).verify(token)
+    assert _fast_path(token, keys) is None
+
+
+@pytest.mark.anyio
+async def test_hmac_signed_with_the_public_key_as_secret_is_refused() -> None:
+    """The classic algorithm confusion: HS256 keyed with the bytes of auth's public key."""
+    import hashlib
+    import hmac
+
+    header = _b64({"alg": "HS256", "kid": "current", "typ": "at+jwt"})
+    signing_input = f"{header}.{_b64(_claims())}"
+    secret = json.dumps(SIGNING_KEY.as_dict(private=False)).encode()
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    with pytest.raises(TokenError, match="Ed25519"):
+        await _verifier().verify(f"{signing_input}.{_b64_bytes(mac)}")

@@ -3,6 +3,11 @@
 Every change runs in one transaction together with its audit record, so a change is never stored
 without the record of who made it. No fødselsnummer is stored (only its HMAC), logged or put in the
 audit trail.
+
+Sessions that a change makes wrong (a deactivated person or unit, changed memberships) are ended
+through the `SessionStore`, whichever backend holds them (SQL or Redis), after the change is
+committed: a login racing the change then either sees the new facts or has its session ended.
+Ending is repeated on every deactivation request, so retrying after a failed ending completes it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from services.auth.directory_admin.schemas import (
     StaffMember,
     StaffUpdate,
 )
+from services.auth.sessions import SessionStore
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 
@@ -69,10 +75,14 @@ class DirectoryAdminService:
     """Service units and staff as municipal administrators keep them."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], directory: DirectoryService
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        directory: DirectoryService,
+        sessions: SessionStore,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._directory = directory
+        self._sessions = sessions
 
     async def administrator(self, claims: ServiceClaims) -> Administrator:
         """The caller as an administrator, or PermissionDeniedException. Both the token's
@@ -156,8 +166,10 @@ class DirectoryAdminService:
     async def deactivate_service_unit(
         self, actor: Administrator, service_id: str
     ) -> AdminServiceUnit:
-        """Deactivate a unit: it can no longer be added to a log, no one logs in to act for it,
-        and sessions acting for it end. Its keys and existing log memberships are kept."""
+        """Deactivate a unit: it can no longer be added to a log, no one logs in or switches to
+        act for it, and sessions acting for it end (in SQL or Redis, after the commit; again on
+        every call, so a retry finishes a failed ending). Its keys and existing log memberships
+        are kept."""
         now = int(time.time())
         async with self._sessionmaker() as db:
             unit = await models.get_service_unit(db, service_id)
@@ -165,7 +177,6 @@ class DirectoryAdminService:
                 raise NotFoundException("no service unit with this id")
             if unit.deactivated_at is None:
                 unit.deactivated_at = now
-                await models.delete_sessions_for_service(db, service_id)
                 models.add_admin_audit(
                     db,
                     at=now,
@@ -177,6 +188,7 @@ class DirectoryAdminService:
                 )
                 await db.commit()
             counts = await self._active_staff_counts(db)
+        await self._sessions.end_sessions_for_service(service_id)
         return AdminServiceUnit(unit.id, unit.name, False, counts.get(unit.id, 0))
 
     # -- staff ---------------------------------------------------------------------------------
@@ -253,7 +265,8 @@ class DirectoryAdminService:
         self, actor: Administrator, subject: str, update: StaffUpdate
     ) -> StaffMember:
         """Change name, units, admin flag or active state. A change of units or of the active
-        state ends the person's sessions, so the next login acts on the new facts."""
+        state ends the person's sessions (in SQL or Redis, after the commit), so the next login
+        acts on the new facts; a deactivated person's sessions are ended on every call."""
         if subject == actor.subject and (update.admin is False or update.active is False):
             raise ProblemError(
                 409,
@@ -288,8 +301,6 @@ class DirectoryAdminService:
                 raise _needs_service()
             if changes:
                 person.updated_at = now
-                if end_sessions:
-                    await models.delete_sessions_of(db, subject)
                 models.add_admin_audit(
                     db,
                     at=now,
@@ -300,6 +311,8 @@ class DirectoryAdminService:
                     detail=_detail(**changes),
                 )
                 await db.commit()
+        if end_sessions or person.deactivated_at is not None:
+            await self._sessions.end_sessions_of(subject)
         return _staff_view(person, service_ids)
 
     async def deactivate_staff_member(self, actor: Administrator, subject: str) -> StaffMember:
@@ -335,6 +348,7 @@ class DirectoryAdminService:
                     membership.service_id
                 )
             fresh: list[tuple[models.PersonRow, StaffRecord]] = []
+            sessions_to_end: list[str] = []
             try:
                 for pid_hmac, record in by_hmac.items():
                     person = existing.get(pid_hmac)
@@ -352,7 +366,7 @@ class DirectoryAdminService:
                             counts["unchanged"] += 1
                             continue
                         if set(before) != set(record.service_ids) or person.deactivated_at:
-                            await models.delete_sessions_of(db, person.subject)
+                            sessions_to_end.append(person.subject)
                         person.kind, person.name, person.admin = "staff", record.name, record.admin
                         person.deactivated_at, person.updated_at = None, now
                         await models.set_staff_memberships(
@@ -393,6 +407,8 @@ class DirectoryAdminService:
                 raise ProblemError(
                     409, "conflict", "The directory changed during the import; try again"
                 ) from None
+        for subject in sessions_to_end:
+            await self._sessions.end_sessions_of(subject)
         return ImportResult(
             counts["staff.import_add"], counts["staff.import_update"], counts["unchanged"]
         )
