@@ -18,6 +18,8 @@ __all__ = [
     "CONSENT_SCOPES",
     "ENTRY_TYPES",
     "LEVEL_CHANGE_TYPE",
+    "MAX_ENTRY_FILTER_IDS",
+    "MAX_EPOCH_GRANTS",
     "AccessDecision",
     "AccessRecordPage",
     "AccessRecordView",
@@ -30,6 +32,8 @@ __all__ = [
     "EntryPage",
     "EntryType",
     "EntryView",
+    "EpochRecipient",
+    "EpochStatus",
     "HandoverAcceptance",
     "HandoverStatus",
     "HandoverView",
@@ -39,6 +43,7 @@ __all__ = [
     "LevelChangeView",
     "NewConsent",
     "NewEntry",
+    "NewEpoch",
     "NewHandover",
     "NewKeyGrant",
     "NewParticipant",
@@ -88,6 +93,7 @@ Level = Annotated[int, msgspec.Meta(ge=0, le=3)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 WrappedKey = Annotated[bytes, msgspec.Meta(min_length=32, max_length=4096)]
 MAX_PAGE = 100
+MAX_ENTRY_FILTER_IDS = 100  # entry ids in one `id` or `refers_to` filter of GET .../entries
 
 
 class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -326,3 +332,31 @@ class SignedAccessHead(_Strict, frozen=True, forbid_unknown_fields=True):
     signed_at: datetime
     key_id: str
     signature: bytes
+
+
+MAX_EPOCH_GRANTS = 500  # one grant per remaining participant
+
+
+class NewEpoch(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Start the log's next key epoch: `epoch` is the current one plus one, and `key_grants` hold
+    a fresh epoch key wrapped for exactly the participants who remain (`EpochStatus.recipients`).
+    Nothing already written is re-encrypted."""
+
+    epoch: Annotated[int, msgspec.Meta(ge=2)]
+    key_grants: Annotated[
+        list[NewKeyGrant], msgspec.Meta(min_length=1, max_length=MAX_EPOCH_GRANTS)
+    ]
+
+
+class EpochRecipient(_Strict, frozen=True, forbid_unknown_fields=True):
+    kind: ParticipantKind
+    id: str
+
+
+class EpochStatus(_Strict, frozen=True, forbid_unknown_fields=True):
+    """A log's key epoch: the current one, whether a participant has left since it began (so no
+    entry is accepted until the next), and who the next epoch's key must be wrapped for."""
+
+    current_epoch: int
+    rotation_required: bool
+    recipients: list[EpochRecipient]

@@ -16,7 +16,10 @@ The rules, in short:
 - Every write is refused on a closed log ("stafettlogg-closed"), then: entries by coordinator and
   writers; participants, level, handover proposals and paper consent by the coordinator; consent
   in the portal by a guardian or youth; accepting a handover by the staff person it is proposed
-  to; closing by the coordinator or a guardian.
+  to; closing by the coordinator or a guardian; starting the next key epoch by the coordinator,
+  writers and guardians.
+- While a participant has left and the next key epoch has not begun, entries (a level change's
+  reason and a closing note too) are refused with 409 "epoch-rotation-required".
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Action(StrEnum):
     ACCEPT_HANDOVER = "accept-handover"
     CLOSE = "close"
     READ_ACCESS_LOG = "read-access-log"
+    ROTATE_EPOCH = "rotate-epoch"  # start the next key epoch (services.logg.epochs)
 
 
 class ConsentState(StrEnum):
@@ -96,6 +100,11 @@ _COORDINATOR_WRITES = frozenset(
 )
 _GUARDIAN_WRITES = frozenset({Action.GIVE_CONSENT, Action.WITHDRAW_CONSENT})
 _WRITERS = frozenset({"coordinator", "writer"})
+# Writes that store content sealed under the current epoch key: refused while the log must start
+# a new epoch (a participant left), so that nothing new is sealed under a key the leaver holds.
+_SEALING_WRITES = frozenset({Action.WRITE_ENTRY, Action.CHANGE_LEVEL, Action.CLOSE})
+# Refusals that are a conflict to resolve (409), not a lack of permission (403).
+_CONFLICTS = frozenset({"epoch-rotation-required"})
 _CONSENT_DETAIL = {
     ConsentState.NONE: "Your service unit has no consent in this stafettlogg",
     ConsentState.NOT_YET_VALID: "Your service unit's consent is not valid yet",
@@ -143,6 +152,11 @@ class Decision:
 
 
 _ALLOW = Decision(allowed=True, reason="allowed")
+_ROTATE_FIRST = Decision(
+    False,
+    "epoch-rotation-required",
+    "A participant has left: start the next key epoch (POST .../epochs), then write again",
+)
 
 
 def effective_roles(
@@ -171,13 +185,16 @@ def decide(
     participation: Participation = NO_PARTICIPATION,
     status: str | None = None,
     policy: Policy = CONSENT_REQUIRED,
+    rotation_required: bool = False,
 ) -> Decision:
     """Decide whether the caller may perform `action` (deny by default).
 
     Guarantees: nothing on an existing log is allowed to anyone without effective participation
     (see `effective_roles`); no write is allowed on a log that is not open; each write is allowed
-    only to the roles the module docstring names. It trusts `claims` to be verified and
-    `participation` to come from the database for exactly this log, this caller and this moment.
+    only to the roles the module docstring names; no entry is written while
+    `rotation_required` (a participant left and the next key epoch has not begun). It trusts
+    `claims` to be verified and `participation` to come from the database for exactly this log,
+    this caller and this moment.
     """
     if action is Action.CREATE_STAFETTLOGG:
         if claims.role != "staff":
@@ -202,13 +219,18 @@ def decide(
         )
     if status != "open":
         return Decision(False, "stafettlogg-closed", "This stafettlogg is closed; it is read-only")
+    if action is Action.ROTATE_EPOCH:
+        if roles & _WRITERS or family:
+            return _ALLOW
+        return Decision(False, "read-only", "Your role in this stafettlogg does not allow writing")
+    allow = _ROTATE_FIRST if rotation_required and action in _SEALING_WRITES else _ALLOW
     if action is Action.WRITE_ENTRY:
         if roles & _WRITERS:
-            return _ALLOW
+            return allow
         return Decision(False, "read-only", "Your role in this stafettlogg does not allow writing")
     if action in _COORDINATOR_WRITES:
         if coordinator:
-            return _ALLOW
+            return allow
         return Decision(False, "coordinator-only", "Only the coordinator may do this")
     if action in _GUARDIAN_WRITES:
         if family:
@@ -224,7 +246,7 @@ def decide(
         return Decision(False, "not-handover-candidate", "No handover is proposed to you")
     if action is Action.CLOSE:
         if coordinator or family:
-            return _ALLOW
+            return allow
         return Decision(
             False, "coordinator-or-guardian-only", "Only the coordinator or a guardian may close"
         )
@@ -232,6 +254,8 @@ def decide(
 
 
 def require(decision: Decision) -> None:
-    """Raise a 403 problem (with the decision's reason as its type) unless the decision allows."""
+    """Raise a problem (with the decision's reason as its type) unless the decision allows: 409
+    for a conflict the caller can resolve (`epoch-rotation-required`), else 403."""
     if not decision.allowed:
-        raise ProblemError(403, decision.reason, "You may not do this", decision.detail)
+        status = 409 if decision.reason in _CONFLICTS else 403
+        raise ProblemError(status, decision.reason, "You may not do this", decision.detail)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.logg import models
 from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.authentication import sign_key_of
+from services.logg.epochs import participant_left
 from services.logg.guard import authorize, record_replay
 from services.logg.models import ConsentRow, ConsentScanRow, StafettloggRow
 from services.logg.paging import decode_cursor, encode_cursor
@@ -189,8 +190,9 @@ async def withdraw_consent(
     (unless another consent of it is still valid). Withdrawing a consent already withdrawn
     returns it unchanged (a safe retry); a refusal cannot be withdrawn (409).
 
-    Hook for the encryption issue: after a withdrawal the portal must start a new epoch wrapped
-    only for those who remain (see `_after_withdrawal`)."""
+    When the service unit holds no other valid consent, its key grants are deleted in the same
+    commit and entries are refused until the next key epoch is granted to those who remain
+    (services.logg.epochs)."""
     paper = request.method == "paper"
     if paper and request.scan is None:
         raise ProblemError(
@@ -247,10 +249,11 @@ async def withdraw_consent(
 
 
 async def _after_withdrawal(session: AsyncSession, log: StafettloggRow, service_id: str) -> None:
-    """Hook for key-epoch rotation (the encryption issue): logg holds no key, so it cannot start
-    the new epoch itself; the portal must, wrapping the new epoch key only for the participants
-    who remain. Nothing to do here yet: access is already refused by the consent rule."""
-    del session, log, service_id
+    """The service unit has left unless another of its consents is still valid: then delete its
+    key grants and require the next key epoch (`epochs.participant_left`). logg holds no key, so
+    a writer in the portal starts that epoch."""
+    if await models.service_departed(session, log.id, service_id, datetime.now(UTC)):
+        await participant_left(session, log, "service", service_id)
 
 
 async def page_consents(

@@ -6,13 +6,20 @@ referred to and, for measures and meetings, the date they are due (docs/security
 
 The write path is one access query (log, roles, consent and access-record head together), the
 access record insert, the entry insert and one commit. Reading a page is the access query, the
-record insert and one range scan of the (stafettlogg_id, seq) index, then one commit.
+record insert and one range scan of the (stafettlogg_id, seq) index, then one commit; a filtered
+page (by type, by the entries referred to, by id) reads index ranges of its filter instead.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Annotated
 
+import msgspec
+from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.params import QueryParameter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,12 +35,23 @@ from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 from shared.wire import (
     ENTRY_TYPES,
+    MAX_ENTRY_FILTER_IDS,
     EntryPage,
+    EntryType,
     EntryView,
     NewEntry,
 )
 
-__all__ = ["check_entry", "entry_view", "page_entries", "stage_entry", "write_entry"]
+__all__ = [
+    "IdFilter",
+    "ReferringFilter",
+    "TypeFilter",
+    "check_entry",
+    "entry_view",
+    "page_entries",
+    "stage_entry",
+    "write_entry",
+]
 
 # level_change entries are written only through POST .../level (they change the log as well).
 _WRITABLE_TYPES = ENTRY_TYPES
@@ -206,20 +224,104 @@ async def page_entries(
     *,
     cursor: str | None,
     limit: int,
+    types: Sequence[str] = (),
+    refers_to: Sequence[str] = (),
+    ids: Sequence[str] = (),
     policy: Policy = CONSENT_REQUIRED,
 ) -> EntryPage:
-    """A participant's page of entries, newest first, after `cursor`."""
+    """A participant's page of entries, newest first, after `cursor`, narrowed by every filter
+    given: `types` (entry types), `refers_to` (entries that refer to these entry ids), `ids`
+    (these entries). Each filter is bounded (400 otherwise) and an index lookup or range, so a
+    page costs the same however long the log is (`models.entries_page`)."""
     before_seq = decode_cursor(cursor)
+    types, refers_to, ids = _filter(types, ENTRY_TYPES), _ids(refers_to), _ids(ids)
     await authorize(session, claims, stafettlogg_id, Action.READ_ENTRIES, policy=policy)
     # Read in the transaction that holds the access record, then commit both: the request keeps
     # the connection (on SQLite the only one) instead of queueing for it a second time.
     rows = await models.entries_page(
-        session, stafettlogg_id, before_seq=before_seq, limit=limit + 1
+        session,
+        stafettlogg_id,
+        before_seq=before_seq,
+        limit=limit + 1,
+        types=types,
+        refers_to=refers_to,
+        ids=ids,
     )
     await session.commit()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
     return EntryPage(items=[entry_view(row) for row in page], next_cursor=next_cursor)
+
+
+def _filter(values: Sequence[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The distinct values, each one of `allowed` (the route checks this too; the service does
+    not trust its callers)."""
+    distinct = tuple(dict.fromkeys(values))
+    if any(value not in allowed for value in distinct):
+        raise _invalid_filter(f"type must be one of {', '.join(allowed)}")
+    return distinct
+
+
+def _ids(values: Sequence[str]) -> tuple[str, ...]:
+    distinct = tuple(dict.fromkeys(values))
+    if len(distinct) > MAX_ENTRY_FILTER_IDS:
+        raise _invalid_filter(f"Name at most {MAX_ENTRY_FILTER_IDS} entry ids in one request")
+    if not all(_ENTRY_ID.fullmatch(value) for value in distinct):
+        raise _invalid_filter("An entry id is 1 to 64 of A-Z, a-z, 0-9, _ and -")
+    return distinct
+
+
+_ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_EntryIdItem = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=_ENTRY_ID_PATTERN)]
+
+
+def _id_list(name: str, description: str) -> QueryParameter:
+    # Documented as what it is, a repeated query parameter (Litestar would say "array or null").
+    return QueryParameter(
+        name=name,
+        max_items=MAX_ENTRY_FILTER_IDS,
+        description=description,
+        schema_extra={
+            "one_of": None,
+            "type": OpenAPIType.ARRAY,
+            "items": Schema(
+                type=OpenAPIType.STRING, min_length=1, max_length=64, pattern=_ENTRY_ID_PATTERN
+            ),
+            "max_items": MAX_ENTRY_FILTER_IDS,
+        },
+    )
+
+
+TypeFilter = Annotated[
+    list[EntryType] | None,
+    QueryParameter(
+        name="type",
+        max_items=len(ENTRY_TYPES),
+        description="Only entries of these types (repeat the parameter for several)",
+        schema_extra={
+            "one_of": None,
+            "type": OpenAPIType.ARRAY,
+            "items": Schema(type=OpenAPIType.STRING, enum=list(ENTRY_TYPES)),
+            "max_items": len(ENTRY_TYPES),
+        },
+    ),
+]
+ReferringFilter = Annotated[
+    list[_EntryIdItem] | None,
+    _id_list(
+        "refers_to",
+        f"Only entries whose refers_to is one of these entry ids (at most {MAX_ENTRY_FILTER_IDS})",
+    ),
+]
+IdFilter = Annotated[
+    list[_EntryIdItem] | None,
+    _id_list("id", f"Only the entries with these ids (at most {MAX_ENTRY_FILTER_IDS})"),
+]
+
+
+def _invalid_filter(detail: str) -> ProblemError:
+    return ProblemError(400, "invalid-entry-filter", "The entry filter is not valid", detail)
 
 
 def entry_view(row: EntryRow, sealed: SealedEnvelope | None = None) -> EntryView:

@@ -118,7 +118,12 @@ async def authorize(
         candidate = pending is not None and pending.to_subject == claims.sub
     participation = Participation(person_roles, service_roles, consent, candidate)
     decision = decide(
-        claims, action, participation=participation, status=found.log.status, policy=policy
+        claims,
+        action,
+        participation=participation,
+        status=found.log.status,
+        policy=policy,
+        rotation_required=found.rotation_due,
     )
     await record_access(
         session,

@@ -26,10 +26,13 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
+    delete,
     exists,
     false,
     or_,
     select,
+    tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Dialect
@@ -49,23 +52,34 @@ __all__ = [
     "StafettloggRow",
     "UsedAccessTokenRow",
     "access_context",
+    "delete_grants_of",
+    "departed_service_clause",
     "entries_page",
     "entry_by_id",
+    "grant_holders",
     "grants_for_principal",
+    "grants_of_epoch",
     "grants_of_recipient",
     "handover_by_id",
     "latest_signed_head",
     "level_change_by_id",
     "level_changes_page",
+    "lock_stafettlogg",
     "log_with_caller_roles",
     "logs_page_for_principal",
+    "mark_rotation_required",
     "participant",
     "participants_of",
     "participants_page",
     "pending_handover",
+    "remaining_participants",
+    "rotation_due",
+    "rotation_due_clause",
+    "service_departed",
     "set_participant_role",
     "signed_heads",
     "stafettlogg_by_id",
+    "start_epoch",
     "valid_consent_clause",
 ]
 
@@ -120,6 +134,9 @@ class StafettloggRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_by: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
     closing_note_id: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    # Set when a participant left (removed, or consent withdrawn) and their key grants were
+    # deleted; cleared when the next epoch is granted (services.logg.epochs).
+    rotation_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ParticipantRow(Base):
@@ -166,6 +183,9 @@ class EntryRow(Base):
     __table_args__ = (
         UniqueConstraint("stafettlogg_id", "id", name="uq_entry_id"),
         Index("ix_entry_log_seq", "stafettlogg_id", "seq"),
+        # The filters of GET .../entries (entries_page): each an index range in seq order.
+        Index("ix_entry_log_type_seq", "stafettlogg_id", "type", "seq"),
+        Index("ix_entry_log_refers_to_seq", "stafettlogg_id", "refers_to", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
@@ -405,6 +425,150 @@ class AccessContext:
     consent_status: str | None
     consent_valid_from: datetime | None
     head: tuple[int, bytes] | None
+    rotation_due: bool = False  # see `rotation_due_clause`
+
+
+def departed_service_clause(
+    stafettlogg_id: ColumnElement[str] | str,
+    service_id: Mapped[str] | ColumnElement[str] | str,
+    now: datetime | ColumnElement[datetime],
+) -> ColumnElement[bool]:
+    """True where a service unit has left the log through its consent: it holds no consent that
+    is given and current, and one of its records was withdrawn, refused or has expired. (A
+    service whose consent has not come yet, or starts later, has not left.)"""
+    valid = exists().where(
+        ConsentRow.stafettlogg_id == stafettlogg_id,
+        ConsentRow.service_id == service_id,
+        ConsentRow.status == "given",
+        ConsentRow.valid_from <= now,
+        ConsentRow.valid_until > now,
+    )
+    lapsed = exists().where(
+        ConsentRow.stafettlogg_id == stafettlogg_id,
+        ConsentRow.service_id == service_id,
+        or_(ConsentRow.status.in_(("withdrawn", "refused")), ConsentRow.valid_until <= now),
+    )
+    return and_(lapsed, ~valid)
+
+
+def rotation_due_clause(
+    stafettlogg_id: ColumnElement[str] | str, now: datetime | ColumnElement[datetime]
+) -> ColumnElement[bool]:
+    """True where the log (correlated `StafettloggRow`) must start a new key epoch before new
+    entries: a participant was removed or withdrawn from (the stored flag), or a service that
+    has left through its consent (expired, say) still holds a grant for the current epoch."""
+    holds_current = exists().where(
+        KeyGrantRow.stafettlogg_id == stafettlogg_id,
+        KeyGrantRow.epoch == StafettloggRow.current_epoch,
+        KeyGrantRow.recipient_kind == "service",
+        departed_service_clause(stafettlogg_id, KeyGrantRow.recipient_id, now),
+    )
+    return or_(StafettloggRow.rotation_required, holds_current)
+
+
+async def rotation_due(session: AsyncSession, stafettlogg_id: str, now: datetime) -> bool:
+    """`rotation_due_clause` for one log, as of `now`."""
+    result = await session.execute(
+        select(rotation_due_clause(stafettlogg_id, now)).where(StafettloggRow.id == stafettlogg_id)
+    )
+    return bool(result.scalar())
+
+
+async def service_departed(
+    session: AsyncSession, stafettlogg_id: str, service_id: str, now: datetime
+) -> bool:
+    """`departed_service_clause` for one service unit in one log, as of `now`."""
+    result = await session.execute(select(departed_service_clause(stafettlogg_id, service_id, now)))
+    return bool(result.scalar())
+
+
+async def remaining_participants(
+    session: AsyncSession, stafettlogg_id: str, now: datetime
+) -> set[tuple[str, str]]:
+    """The (kind, id) of the participants a new key epoch is for: every person, and every
+    service unit that has not left through its consent (`departed_service_clause`)."""
+    result = await session.execute(
+        select(ParticipantRow.kind, ParticipantRow.principal_id).where(
+            ParticipantRow.stafettlogg_id == stafettlogg_id,
+            or_(
+                ParticipantRow.kind == "person",
+                ~departed_service_clause(stafettlogg_id, ParticipantRow.principal_id, now),
+            ),
+        )
+    )
+    return {(kind, principal_id) for kind, principal_id in result.all()}
+
+
+async def grant_holders(session: AsyncSession, stafettlogg_id: str) -> set[tuple[str, str]]:
+    """The (kind, id) of everyone holding a key grant in the log, for any epoch."""
+    result = await session.execute(
+        select(KeyGrantRow.recipient_kind, KeyGrantRow.recipient_id)
+        .where(KeyGrantRow.stafettlogg_id == stafettlogg_id)
+        .distinct()
+    )
+    return {(kind, recipient_id) for kind, recipient_id in result.all()}
+
+
+async def grants_of_epoch(
+    session: AsyncSession, stafettlogg_id: str, epoch: int
+) -> Sequence[KeyGrantRow]:
+    result = await session.execute(
+        select(KeyGrantRow).where(
+            KeyGrantRow.stafettlogg_id == stafettlogg_id, KeyGrantRow.epoch == epoch
+        )
+    )
+    return result.scalars().all()
+
+
+async def lock_stafettlogg(session: AsyncSession, stafettlogg_id: str) -> StafettloggRow | None:
+    """The log, re-read and locked for this transaction (FOR UPDATE on PostgreSQL; SQLite
+    serialises writers anyway), so that an epoch change and a removal do not interleave."""
+    result = await session.execute(
+        select(StafettloggRow)
+        .where(StafettloggRow.id == stafettlogg_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def delete_grants_of(
+    session: AsyncSession, stafettlogg_id: str, recipients: Sequence[tuple[str, str]]
+) -> None:
+    """Delete every key grant (all epochs) of these (kind, id) recipients in one log."""
+    if not recipients:
+        return
+    await session.execute(
+        delete(KeyGrantRow)
+        .where(
+            KeyGrantRow.stafettlogg_id == stafettlogg_id,
+            tuple_(KeyGrantRow.recipient_kind, KeyGrantRow.recipient_id).in_(list(recipients)),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def start_epoch(
+    session: AsyncSession, stafettlogg_id: str, *, previous: int, epoch: int
+) -> bool:
+    """Move the log from epoch `previous` to `epoch` and clear the rotation flag; False if the
+    log is no longer at `previous` (someone else rotated first)."""
+    result = await session.execute(
+        update(StafettloggRow)
+        .where(StafettloggRow.id == stafettlogg_id, StafettloggRow.current_epoch == previous)
+        .values(current_epoch=epoch, rotation_required=False)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def mark_rotation_required(session: AsyncSession, stafettlogg_id: str) -> None:
+    await session.execute(
+        update(StafettloggRow)
+        .where(StafettloggRow.id == stafettlogg_id)
+        .values(rotation_required=True)
+        .execution_options(synchronize_session=False)
+    )
 
 
 CONSENT_WINDOW = 20  # how many of a service unit's newest consent records decide its state
@@ -415,6 +579,7 @@ def _access_context_statement(*, with_service: bool) -> Select[Any]:
     subqueries costs more CPU on every request than SQLite spends running it; bound parameters
     (log_id, person, service, now) make it reusable (SQLAlchemy caches its compiled form)."""
     log_id = bindparam("log_id", type_=String())
+    now = bindparam("now", type_=UTCDateTime())
     newest_head = (
         select(AccessRecordRow.seq)
         .where(AccessRecordRow.stafettlogg_id == log_id)
@@ -443,7 +608,6 @@ def _access_context_statement(*, with_service: bool) -> Select[Any]:
         )
         window = of_service.limit(CONSENT_WINDOW).subquery()
         newest = of_service.limit(1)
-        now = bindparam("now", type_=UTCDateTime())
         columns += [
             select(window.c.status)
             .where(
@@ -453,6 +617,7 @@ def _access_context_statement(*, with_service: bool) -> Select[Any]:
             newest.with_only_columns(ConsentRow.status).scalar_subquery(),
             newest.with_only_columns(ConsentRow.valid_from).scalar_subquery(),
         ]
+    columns.append(rotation_due_clause(log_id, now))
     return (
         select(*columns)
         .outerjoin(ParticipantRow, and_(ParticipantRow.stafettlogg_id == StafettloggRow.id, match))
@@ -478,15 +643,15 @@ async def access_context(
     has_service = principal.service is not None
     if has_service:
         statement = _ACCESS_CONTEXT_WITH_SERVICE
-        params = {
+        params: dict[str, object] = {
             "log_id": stafettlogg_id,
             "person": principal.person,
             "service": principal.service,
-            "now": now,
         }
     else:
         statement = _ACCESS_CONTEXT
         params = {"log_id": stafettlogg_id, "person": principal.person}
+    params["now"] = now
     rows = (await session.execute(statement, params)).all()
     if not rows:
         return None
@@ -499,11 +664,14 @@ async def access_context(
         consent_status=first[6] if has_service else None,
         consent_valid_from=first[7] if has_service else None,
         head=None if head_seq is None else (int(head_seq), bytes(head_hash)),
+        rotation_due=bool(first[-1]),
     )
 
 
 def valid_consent_clause(
-    stafettlogg_id: Mapped[str] | ColumnElement[str] | str, service_id: str, now: datetime
+    stafettlogg_id: Mapped[str] | ColumnElement[str] | str,
+    service_id: Mapped[str] | ColumnElement[str] | str,
+    now: datetime | ColumnElement[datetime],
 ) -> ColumnElement[bool]:
     """True where the service unit holds a consent in the log that is given and current."""
     return exists().where(
@@ -613,13 +781,49 @@ async def entry_by_id(session: AsyncSession, stafettlogg_id: str, entry_id: str)
 
 
 async def entries_page(
-    session: AsyncSession, stafettlogg_id: str, *, before_seq: int | None, limit: int
+    session: AsyncSession,
+    stafettlogg_id: str,
+    *,
+    before_seq: int | None,
+    limit: int,
+    types: Sequence[str] = (),
+    refers_to: Sequence[str] = (),
+    ids: Sequence[str] = (),
 ) -> Sequence[EntryRow]:
-    """Up to `limit` entries of a log, newest first, older than `before_seq`: one index range."""
-    query = select(EntryRow).where(EntryRow.stafettlogg_id == stafettlogg_id)
+    """Up to `limit` entries of a log, newest first, older than `before_seq`, narrowed by every
+    filter given: of one of `types`, referring to one of `refers_to`, one of `ids`.
+
+    Never a scan of the log (the callers bound each list): without filters one range of
+    (stafettlogg_id, seq); `ids` one lookup per id in (stafettlogg_id, id); `refers_to` one range
+    per id in (stafettlogg_id, refers_to, seq); `types` alone the newest `limit` of each type, one
+    range each in (stafettlogg_id, type, seq). The filtered rows are then read by primary key."""
+    conditions: list[ColumnElement[bool]] = [EntryRow.stafettlogg_id == stafettlogg_id]
     if before_seq is not None:
-        query = query.where(EntryRow.seq < before_seq)
-    result = await session.execute(query.order_by(EntryRow.seq.desc()).limit(limit))
+        conditions.append(EntryRow.seq < before_seq)
+    if ids or refers_to:
+        if ids:
+            conditions.append(EntryRow.id.in_(ids))
+        if refers_to:
+            conditions.append(EntryRow.refers_to.in_(refers_to))
+        # Unordered and without the type, so the planner picks the id or refers_to index rather
+        # than walking (log, seq) or (log, type, seq); the type narrows the rows it found.
+        conditions = [EntryRow.seq.in_(select(EntryRow.seq).where(*conditions))]
+        if types:
+            conditions.append(EntryRow.type.in_(types))
+    elif len(types) == 1:
+        conditions.append(EntryRow.type == types[0])
+    elif types:
+        newest_of_each = [
+            select(EntryRow.seq)
+            .where(*conditions, EntryRow.type == entry_type)
+            .order_by(EntryRow.seq.desc())
+            .limit(limit)
+            .subquery()
+            for entry_type in types
+        ]
+        conditions = [EntryRow.seq.in_(union_all(*(select(s.c.seq) for s in newest_of_each)))]
+    query = select(EntryRow).where(*conditions).order_by(EntryRow.seq.desc()).limit(limit)
+    result = await session.execute(query)
     return result.scalars().all()
 
 

@@ -26,6 +26,7 @@ from services.logg import (
     closing,
     consent,
     entries,
+    epochs,
     handover,
     levels,
     stafettlogger,
@@ -34,6 +35,7 @@ from services.logg.access import Policy
 from services.logg.audit import AccessHeadSigner
 from services.logg.authentication import Caller
 from services.logg.database import Database
+from services.logg.entries import IdFilter, ReferringFilter, TypeFilter
 from services.logg.paging import DEFAULT_PAGE, Cursor, Limit
 from services.logg.settings import Settings
 from shared.crypto.envelope import SealedEnvelope
@@ -47,6 +49,7 @@ from shared.wire import (
     ConsentView,
     EntryPage,
     EntryView,
+    EpochStatus,
     HandoverAcceptance,
     HandoverView,
     LevelChangePage,
@@ -54,6 +57,7 @@ from shared.wire import (
     LevelChangeView,
     NewConsent,
     NewEntry,
+    NewEpoch,
     NewHandover,
     NewParticipantRequest,
     NewStafettlogg,
@@ -267,7 +271,8 @@ class StafettloggController(Controller):
 
     @get(
         "/{stafettlogg_id:str}/entries",
-        summary="A page of entries, newest first",
+        summary="A page of entries, newest first; optionally only some types, the entries that "
+        "refer to given entries, or given entries (each filter narrows the page)",
         responses=_problems(400, 401, 403, 404),
     )
     async def page_entries(
@@ -278,9 +283,20 @@ class StafettloggController(Controller):
         stafettlogg_id: StafettloggId,
         limit: Limit = DEFAULT_PAGE,
         cursor: Cursor = None,
+        entry_types: TypeFilter = None,
+        refers_to: ReferringFilter = None,
+        entry_ids: IdFilter = None,
     ) -> EntryPage:
         return await entries.page_entries(
-            session, caller, stafettlogg_id, cursor=cursor, limit=limit, policy=policy
+            session,
+            caller,
+            stafettlogg_id,
+            cursor=cursor,
+            limit=limit,
+            types=entry_types or (),
+            refers_to=refers_to or (),
+            ids=entry_ids or (),
+            policy=policy,
         )
 
     @get(
@@ -319,6 +335,41 @@ class StafettloggController(Controller):
         await stafettlogger.remove_participant(
             session, caller, stafettlogg_id, kind, principal_id, policy=policy
         )
+
+    @get(
+        "/{stafettlogg_id:str}/epochs",
+        summary="The key epoch: the current one, whether the next is due (a participant left), "
+        "and whom its key must be wrapped for",
+        responses=_problems(400, 401, 403, 404),
+    )
+    async def epoch_status(
+        self, caller: Caller, session: Session, policy: Rules, stafettlogg_id: StafettloggId
+    ) -> EpochStatus:
+        return await epochs.epoch_status(session, caller, stafettlogg_id, policy=policy)
+
+    @post(
+        "/{stafettlogg_id:str}/epochs",
+        status_code=201,
+        guards=[_require_json],
+        summary="Start the next key epoch, wrapped for exactly the participants who remain "
+        "(coordinator, writers, guardians); nothing written before is re-encrypted",
+        responses={
+            200: _replayed(EpochStatus, "epoch"),
+            **_problems(400, 401, 403, 404, 409, 413, 415),
+        },
+    )
+    async def rotate_epoch(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[NewEpoch],
+    ) -> Response[EpochStatus]:
+        status, created = await epochs.rotate_epoch(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
+        return Response(status, status_code=_status(created))
 
     @post(
         "/{stafettlogg_id:str}/consents",

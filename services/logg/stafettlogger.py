@@ -19,6 +19,7 @@ from services.logg import models
 from services.logg.access import CONSENT_REQUIRED, Action, Policy, decide, require
 from services.logg.audit import append_access_record
 from services.logg.authentication import sign_key_of
+from services.logg.epochs import participant_left
 from services.logg.guard import authorize, principal_of, record_replay
 from services.logg.models import (
     HandoverRow,
@@ -314,9 +315,10 @@ async def remove_participant(
 ) -> None:
     """Remove a participant (coordinator only; not the coordinator themself: hand over first).
 
-    Removing one who is not there is a no-op, so a retry is safe. Their key grants stay for the
-    epochs they had: they keep what they could read. Hook for the encryption issue: a removal
-    must start a new epoch wrapped only for those who remain (see docs/security.md)."""
+    Removing one who is not there is a no-op, so a retry is safe. In the same commit their key
+    grants (every epoch) are deleted and, if they held the current epoch's key, no entry is
+    accepted until the next epoch is granted to those who remain (services.logg.epochs). They
+    keep only what they already opened."""
     log = (
         await authorize(session, claims, stafettlogg_id, Action.REMOVE_PARTICIPANT, policy=policy)
     ).log
@@ -331,6 +333,7 @@ async def remove_participant(
     existing = await models.participant(session, stafettlogg_id, kind, principal_id)
     if existing is not None:
         await session.delete(existing)
+        await participant_left(session, log, kind, principal_id)
     await session.commit()
 
 

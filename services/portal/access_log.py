@@ -59,6 +59,7 @@ ACCESS_ACTION_LABELS: dict[str, str] = {
     "accept-handover": "tok over som stafettholder",
     "close": "avsluttet stafettloggen",
     "read-access-log": "så hvem som har lest stafettloggen",
+    "rotate-epoch": "byttet nøkkel etter at noen gikk ut",
 }
 _UNKNOWN_ACTION = "gjorde noe annet i stafettloggen"
 _VISIT = timedelta(minutes=2)

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from services.portal.auth_client import AUDIENCE_LOGG, AuthClient, AuthRefusedError
+from services.portal.epochs import EpochRotation
 from services.portal.logg_client import LoggClient
 from services.portal.norwegian import OSLO, format_date
 from services.portal.sealing import open_epoch_keys, utc_timestamp
@@ -258,6 +259,7 @@ class ConsentService:
     def __init__(self, auth: AuthClient, logg: LoggClient) -> None:
         self._auth = auth
         self._logg = logg
+        self._epochs = EpochRotation(auth, logg)
 
     async def _token(self, viewer: Viewer) -> str:
         # A token is good for one call (logg refuses a replay): one exchange per call.
@@ -307,13 +309,16 @@ class ConsentService:
         return await self._logg.record_consent(await self._token(viewer), stafettlogg_id, consent)
 
     async def withdraw(self, viewer: Viewer, stafettlogg_id: str, consent_id: str) -> ConsentView:
-        """Withdraw a consent in the portal: the service's next request is refused."""
-        return await self._logg.withdraw_consent(
+        """Withdraw a consent in the portal: the service's next request is refused, and the
+        next key epoch is started for those who remain (services.portal.epochs)."""
+        withdrawn = await self._logg.withdraw_consent(
             await self._token(viewer),
             stafettlogg_id,
             consent_id,
             WithdrawalRequest(method="portal"),
         )
+        await self._epochs.rotate_if_due(viewer, stafettlogg_id)
+        return withdrawn
 
     async def _seal_scan(
         self, viewer: Viewer, stafettlogg_id: str, entry_id: str, scan: bytes
@@ -373,9 +378,11 @@ class ConsentService:
     ) -> ConsentView:
         """Record a withdrawal signed on paper, with its scan sealed first."""
         sealed = await self._seal_scan(viewer, stafettlogg_id, new_consent_id(), scan)
-        return await self._logg.withdraw_consent(
+        withdrawn = await self._logg.withdraw_consent(
             await self._token(viewer),
             stafettlogg_id,
             consent_id,
             WithdrawalRequest(method="paper", scan=sealed),
         )
+        await self._epochs.rotate_if_due(viewer, stafettlogg_id)
+        return withdrawn

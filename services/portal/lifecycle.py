@@ -81,11 +81,15 @@ class LifecycleService:
         """Set the level; the reason is sealed as a `level_change` entry (never plaintext).
         `from_level` is the level the viewer saw; logg refuses (409) if it moved meanwhile."""
         body = LevelChangeBody(from_level=from_level, to_level=to_level, reason=reason)
-        sealed = await self._seal(viewer, stafettlogg_id, LEVEL_CHANGE_TYPE, body)
-        token = await self._stafettlogger.logg_token(viewer)
-        await self._logg.change_level(
-            token, stafettlogg_id, LevelChangeRequest(level=to_level, reason=sealed)
-        )
+
+        async def attempt() -> None:
+            sealed = await self._seal(viewer, stafettlogg_id, LEVEL_CHANGE_TYPE, body)
+            token = await self._stafettlogger.logg_token(viewer)
+            await self._logg.change_level(
+                token, stafettlogg_id, LevelChangeRequest(level=to_level, reason=sealed)
+            )
+
+        await self._stafettlogger.epochs.write(viewer, stafettlogg_id, attempt)
 
     async def propose_handover(
         self, viewer: Viewer, stafettlogg_id: str, to_subject: str, note: str
@@ -109,16 +113,23 @@ class LifecycleService:
     async def remove_participant(
         self, viewer: Viewer, stafettlogg_id: str, kind: str, principal_id: str
     ) -> None:
+        """Remove a participant, then start the next key epoch for those who remain (logg has
+        deleted the leaver's grants and refuses entries until then)."""
         token = await self._stafettlogger.logg_token(viewer)
         await self._logg.remove_participant(token, stafettlogg_id, kind, principal_id)
+        await self._stafettlogger.epochs.rotate_if_due(viewer, stafettlogg_id)
 
     async def close(self, viewer: Viewer, stafettlogg_id: str, note: str) -> None:
         """Close the log with its closing note, sealed in the same request."""
-        sealed = await self._seal(viewer, stafettlogg_id, "closing_note", TextBody(text=note))
-        token = await self._stafettlogger.logg_token(viewer)
-        await self._logg.close_stafettlogg(
-            token, stafettlogg_id, ClosingRequest(closing_note=sealed)
-        )
+
+        async def attempt() -> None:
+            sealed = await self._seal(viewer, stafettlogg_id, "closing_note", TextBody(text=note))
+            token = await self._stafettlogger.logg_token(viewer)
+            await self._logg.close_stafettlogg(
+                token, stafettlogg_id, ClosingRequest(closing_note=sealed)
+            )
+
+        await self._stafettlogger.epochs.write(viewer, stafettlogg_id, attempt)
 
 
 def _service(state: State) -> LifecycleService:

@@ -5,6 +5,7 @@ audience `stafett-logg` for the person the portal serves. logg's problem+json er
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -17,6 +18,7 @@ from shared.wire import (
     ConsentView,
     EntryPage,
     EntryView,
+    EpochStatus,
     HandoverAcceptance,
     HandoverView,
     LevelChangePage,
@@ -24,6 +26,7 @@ from shared.wire import (
     LevelChangeView,
     NewConsent,
     NewEntry,
+    NewEpoch,
     NewHandover,
     NewParticipantRequest,
     NewStafettlogg,
@@ -146,11 +149,24 @@ class LoggClient:
         )
 
     async def list_entries(
-        self, token: str, stafettlogg_id: str, *, limit: int = 20, cursor: str | None = None
+        self,
+        token: str,
+        stafettlogg_id: str,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        types: Sequence[str] = (),
+        refers_to: Sequence[str] = (),
+        ids: Sequence[str] = (),
     ) -> EntryPage:
+        """A page of entries, newest first; each filter given narrows it: `types`, entries that
+        refer to one of `refers_to`, entries among `ids` (at most MAX_ENTRY_FILTER_IDS each)."""
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
+        for name, values in (("type", types), ("refers_to", refers_to), ("id", ids)):
+            if values:
+                params[name] = list(values)
         return await self._call(
             "GET", f"/stafettlogger/{stafettlogg_id}/entries", token, EntryPage, params=params
         )
@@ -253,3 +269,15 @@ class LoggClient:
         """DELETE the participant; logg answers 204 with no body (also when already gone)."""
         path = f"/stafettlogger/{stafettlogg_id}/participants/{kind}/{principal_id}"
         await self._call("DELETE", path, token, _NoContent)
+
+    async def epoch_status(self, token: str, stafettlogg_id: str) -> EpochStatus:
+        """The log's key epoch, whether the next is due, and whom it must be wrapped for."""
+        return await self._call(
+            "GET", f"/stafettlogger/{stafettlogg_id}/epochs", token, EpochStatus
+        )
+
+    async def start_epoch(self, token: str, stafettlogg_id: str, epoch: NewEpoch) -> EpochStatus:
+        """Start the next key epoch with grants for exactly the remaining participants."""
+        return await self._call(
+            "POST", f"/stafettlogger/{stafettlogg_id}/epochs", token, EpochStatus, body=epoch
+        )

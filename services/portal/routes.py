@@ -42,6 +42,7 @@ from services.portal.stafettlogger import (
     StafettloggService,
     is_cursor,
     is_stafettlogg_id,
+    named_entries,
 )
 from services.portal.viewer import NotLoggedInError, Viewer, load_viewer
 
@@ -183,14 +184,20 @@ async def _log_page(
     notice: str | None = None,
     notice_for: str | None = None,
 ) -> Response[Any]:
-    page = await _stafettlogger(state).page(viewer, stafettlogg_id, cursor=_cursor(request))
     forms = forms or {}
+    entry_form = forms.get("entry", FormState())
+    page = await _stafettlogger(state).page(
+        viewer,
+        stafettlogg_id,
+        cursor=_cursor(request),
+        named=named_entries(entry_form.values),  # an older entry it names stays a choice
+    )
     return render(
         "stafettlogg.html",
         {
             "viewer": viewer,
             "page": page,
-            "entry_form": forms.get("entry", FormState()),
+            "entry_form": entry_form,
             "guardian_form": forms.get("guardian", FormState()),
             "service_form": forms.get("service", FormState()),
             "entry_types": ENTRY_TYPE_LABELS,
@@ -280,8 +287,9 @@ async def write_entry(
     viewer = _require(viewer)
     stafettlogg_id = _checked_id(stafettlogg_id)
     service = _stafettlogger(state)
-    choices = await service.entry_choices(viewer, stafettlogg_id)
-    form = check_entry_form(await request.form(), choices)
+    posted = await request.form()
+    choices = await service.entry_choices(viewer, stafettlogg_id, named=named_entries(posted))
+    form = check_entry_form(posted, choices)
     status_code = 422
     if form.ok:
         try:

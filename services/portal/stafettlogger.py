@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from services.portal.auth_client import (
 )
 from services.portal.entry_bodies import EntryBody, body_for_text
 from services.portal.entry_form import EntryDraft
+from services.portal.epochs import EpochRotation
 from services.portal.forms import EntryChoices
 from services.portal.lifecycle_panel import LifecyclePanel, build_panel, participant_key
 from services.portal.logg_client import LoggClient
@@ -49,6 +51,8 @@ from services.portal.viewer import Viewer
 from shared.crypto.envelope import new_epoch_key
 from shared.crypto.keys import PublicKeys
 from shared.wire import (
+    MAX_ENTRY_FILTER_IDS,
+    MAX_PAGE,
     ConsentView,
     EntryView,
     NewEntry,
@@ -70,11 +74,14 @@ __all__ = [
     "StafettloggSummary",
     "is_cursor",
     "is_stafettlogg_id",
+    "named_entries",
 ]
 
 ENTRIES_PER_PAGE = 20
-SCAN_LIMIT = 1000  # entries read to find goals, measures, meetings and the links between them
-_SCAN_PAGE = 100
+# What the entry form may point at: the newest of these types (one call, however long the log).
+_LINKABLE_TYPES = ("goal", "measure", "meeting")
+# The fields of an entry form that name another entry of the log.
+_NAMED_ENTRY_FIELDS = ("goal_id", "measure_id", "meeting_id", "corrects")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CURSOR = re.compile(r"^[\x21-\x7e]{1,512}$")  # printable ASCII; httpx encodes it
 UNKNOWN_NAME = "Ukjent"
@@ -86,6 +93,14 @@ def is_stafettlogg_id(value: str) -> bool:
 
 def is_cursor(value: str) -> bool:
     return bool(_CURSOR.fullmatch(value))
+
+
+def named_entries(form: Mapping[str, object]) -> list[str]:
+    """The entry ids a (posted or re-shown) entry form names: its goal, measure, meeting and the
+    entry it corrects. `StafettloggService.page` reads these too, so older ones can be offered
+    and checked."""
+    named = (form.get(name) for name in _NAMED_ENTRY_FIELDS)
+    return [value for value in named if isinstance(value, str) and is_stafettlogg_id(value)]
 
 
 class NoEpochKeyError(Exception):
@@ -140,6 +155,7 @@ class StafettloggService:
     def __init__(self, auth: AuthClient, logg: LoggClient) -> None:
         self._auth = auth
         self._logg = logg
+        self.epochs = EpochRotation(auth, logg)  # the next key epoch when someone has left
 
     async def _logg_token(self, viewer: Viewer) -> str:
         return await self._auth.access_token(viewer.session_cookie, AUDIENCE_LOGG)
@@ -231,18 +247,34 @@ class StafettloggService:
         )
         return stafettlogg_id
 
-    async def _scan_entries(self, viewer: Viewer, stafettlogg_id: str) -> list[EntryView]:
-        """Every entry of the log, newest first, up to `SCAN_LIMIT` (one call per 100)."""
+    async def _newest(
+        self,
+        viewer: Viewer,
+        stafettlogg_id: str,
+        *,
+        types: Sequence[str] = (),
+        refers_to: Sequence[str] = (),
+        ids: Sequence[str] = (),
+    ) -> list[EntryView]:
+        """The newest `MAX_PAGE` entries that fit the filters: one call."""
+        page = await self._logg.list_entries(
+            await self._logg_token(viewer),
+            stafettlogg_id,
+            limit=MAX_PAGE,
+            types=types,
+            refers_to=refers_to,
+            ids=ids,
+        )
+        return page.items
+
+    async def _by_id(
+        self, viewer: Viewer, stafettlogg_id: str, ids: Sequence[str]
+    ) -> list[EntryView]:
+        """These entries, those the log holds: one call per `MAX_ENTRY_FILTER_IDS` ids."""
         found: list[EntryView] = []
-        cursor: str | None = None
-        while len(found) < SCAN_LIMIT:
-            page = await self._logg.list_entries(
-                await self._logg_token(viewer), stafettlogg_id, limit=_SCAN_PAGE, cursor=cursor
-            )
-            found.extend(page.items)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        for start in range(0, len(ids), MAX_ENTRY_FILTER_IDS):
+            chunk = ids[start : start + MAX_ENTRY_FILTER_IDS]
+            found += await self._newest(viewer, stafettlogg_id, ids=chunk)
         return found
 
     def _open(
@@ -263,25 +295,49 @@ class StafettloggService:
         return OpenedEntry(entry, header.type, header.author, author.name, header.created_at, body)
 
     async def page(
-        self, viewer: Viewer, stafettlogg_id: str, *, cursor: str | None = None
+        self,
+        viewer: Viewer,
+        stafettlogg_id: str,
+        *,
+        cursor: str | None = None,
+        named: Sequence[str] = (),
     ) -> StafettloggPage:
         """Everything the log's page shows, opened for the viewer. Entries that do not open
-        are marked as such, never an error. Links between entries (goals, measures, meetings,
-        corrections, evaluations) come from reading the whole log, up to `SCAN_LIMIT` entries."""
+        are marked as such, never an error.
+
+        A bounded number of calls to logg however long the log is: the page of entries, the
+        entries they refer to and the level changes' reasons (by id), the newest `MAX_PAGE`
+        entries that refer to the page's (corrections, evaluations, minutes), and the newest
+        `MAX_PAGE` goals, measures and meetings for the entry form. `named`: entry ids a form
+        names (`named_entries`), read too so that they can be offered and checked."""
         # A token is good for one call (logg refuses a replay): one exchange per call.
         view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
         entry_page = await self._logg.list_entries(
             await self._logg_token(viewer), stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
         )
-        scanned = await self._scan_entries(viewer, stafettlogg_id)
         changes = await self._logg.list_level_changes(
             await self._logg_token(viewer), stafettlogg_id
         )
         consents = await self._logg.list_consents(await self._logg_token(viewer), stafettlogg_id)
+        page_ids = [entry.id for entry in entry_page.items]
+        referring = (
+            await self._newest(viewer, stafettlogg_id, refers_to=page_ids) if page_ids else []
+        )
+        linkable = await self._newest(viewer, stafettlogg_id, types=_LINKABLE_TYPES)
+        # Not minus `linkable`: whether this call is made depends on the page, not on the log.
+        known = {entry.id for entry in [*entry_page.items, *referring]}
+        wanted_ids = [entry.refers_to for entry in entry_page.items if entry.refers_to]
+        wanted_ids += [*named, *(change.id for change in changes.items)]
+        linked = await self._by_id(
+            viewer, stafettlogg_id, [i for i in dict.fromkeys(wanted_ids) if i not in known]
+        )
+        # Each entry once; those referring to the page first, newest first, so that a page
+        # entry's corrections are listed newest first.
+        read = list({e.id: e for e in [*referring, *entry_page.items, *linked, *linkable]}.values())
         epoch_keys = self._epoch_keys(viewer, view)
         wanted: set[tuple[PrincipalKind, str]] = {("person", view.sealed_description.header.author)}
         wanted |= {(p.kind, p.principal_id) for p in view.participants}
-        wanted |= {("person", e.sealed.header.author) for e in [*entry_page.items, *scanned]}
+        wanted |= {("person", e.sealed.header.author) for e in read}
         wanted |= {("person", change.changed_by) for change in changes.items}
         for subject in (view.closed_by, view.coordinator):
             if subject:
@@ -304,11 +360,13 @@ class StafettloggService:
                 )
             )
 
-        opened: dict[str, OpenedEntry | None] = {}
-        for entry in [*scanned, *entry_page.items]:
-            if entry.id not in opened:
-                opened[entry.id] = self._open(view, entry, epoch_keys, principals)
-        index = build_index([o for e in scanned if (o := opened[e.id]) is not None], viewer.subject)
+        opened = {entry.id: self._open(view, entry, epoch_keys, principals) for entry in read}
+        index = build_index(
+            [found for found in opened.values() if found is not None],
+            viewer.subject,
+            linkable=[*(e.id for e in linkable), *page_ids, *named],
+            correctable=[*page_ids, *named],
+        )
         today = datetime.now(OSLO).date()
         entries = []
         for entry in entry_page.items:
@@ -356,9 +414,12 @@ class StafettloggService:
             result.addable_services = [unit for unit in services if unit.id not in present]
         return result
 
-    async def entry_choices(self, viewer: Viewer, stafettlogg_id: str) -> EntryChoices:
-        """What a new entry in this log may point at, for checking a posted form."""
-        return (await self.page(viewer, stafettlogg_id)).choices
+    async def entry_choices(
+        self, viewer: Viewer, stafettlogg_id: str, *, named: Sequence[str] = ()
+    ) -> EntryChoices:
+        """What a new entry in this log may point at, for checking a posted form that names
+        the entries `named` (`named_entries`)."""
+        return (await self.page(viewer, stafettlogg_id, named=named)).choices
 
     @property
     def logg(self) -> LoggClient:
@@ -393,25 +454,30 @@ class StafettloggService:
 
     async def write_draft(self, viewer: Viewer, stafettlogg_id: str, draft: EntryDraft) -> str:
         """Seal a checked entry and store it, with its clear `refers_to`/`due_on` (docs/crypto.md)
-        repeated outside the envelope. Returns the new entry's id."""
-        view, epoch_key = await self.current_epoch_key(viewer, stafettlogg_id)
+        repeated outside the envelope. Returns the new entry's id. If a participant has left
+        since the current epoch began, starts the next epoch first (services.portal.epochs)."""
         entry_id = secrets.token_urlsafe(16)
-        sealed = seal_entry(
-            view.id,
-            entry_id,
-            draft.entry_type,
-            draft.body,
-            epoch=view.current_epoch,
-            epoch_key=epoch_key,
-            author=viewer.subject,
-            author_keys=viewer.keys,
-            created_at=utc_timestamp(),
-        )
-        await self._logg.add_entry(
-            await self._logg_token(viewer),
-            view.id,
-            NewEntry(sealed=sealed, refers_to=draft.refers_to, due_on=draft.due_on),
-        )
+
+        async def attempt() -> None:  # seals under whatever epoch is current at each try
+            view, epoch_key = await self.current_epoch_key(viewer, stafettlogg_id)
+            sealed = seal_entry(
+                view.id,
+                entry_id,
+                draft.entry_type,
+                draft.body,
+                epoch=view.current_epoch,
+                epoch_key=epoch_key,
+                author=viewer.subject,
+                author_keys=viewer.keys,
+                created_at=utc_timestamp(),
+            )
+            await self._logg.add_entry(
+                await self._logg_token(viewer),
+                view.id,
+                NewEntry(sealed=sealed, refers_to=draft.refers_to, due_on=draft.due_on),
+            )
+
+        await self.epochs.write(viewer, stafettlogg_id, attempt)
         return entry_id
 
     async def _add_participant(

@@ -7,6 +7,7 @@ differ, the entry shows a warning and neither copy is used for links or due date
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -85,7 +86,8 @@ class EntryLine:
 
 @dataclass(slots=True)
 class LogIndex:
-    """What the whole log (as far as it was read) says about links between entries."""
+    """What the entries a page read say about the links between them (services.portal.
+    stafettlogger reads the page, the entries it refers to and those referring to it)."""
 
     by_id: dict[str, OpenedEntry] = field(default_factory=dict)
     mismatched: set[str] = field(default_factory=set)
@@ -158,8 +160,18 @@ def _short_label(entry: OpenedEntry) -> str:
     return f"{TIMELINE_TYPE_LABELS.get(entry.type, 'Oppføring')} {when}: {text}"
 
 
-def build_index(entries: list[OpenedEntry], viewer_subject: str) -> LogIndex:
-    """Index the log's opened entries (newest first, as logg pages them)."""
+def build_index(
+    entries: Iterable[OpenedEntry],
+    viewer_subject: str,
+    *,
+    linkable: Sequence[str] = (),
+    correctable: Sequence[str] = (),
+) -> LogIndex:
+    """Index the opened entries a page read (each once, in any order): labels, corrections and
+    evaluations for links, and mismatched clear copies. The forms' choices come only from the
+    ids named, in the order named: `linkable` for the goals, measures and meetings a new entry
+    may point at, `correctable` for the entries the viewer may correct (those they wrote); an
+    entry whose clear link or date differs from the sealed one is never a choice."""
     index = LogIndex()
     for entry in entries:
         index.by_id[entry.view.id] = entry
@@ -169,20 +181,29 @@ def build_index(entries: list[OpenedEntry], viewer_subject: str) -> LogIndex:
         ):
             index.mismatched.add(entry.view.id)
             continue
-        label = _short_label(entry)
-        if entry.type == "goal":
-            index.goals.append((entry.view.id, label))
-        elif entry.type == "measure":
-            index.measures.append((entry.view.id, label))
-        elif entry.type == "meeting":
-            index.meetings.append((entry.view.id, label))
-        if entry.author == viewer_subject and entry.type != "level_change":
-            index.correctable.append((entry.view.id, label))
         if isinstance(entry.body, EvaluationBody):
             index.evaluated.add(entry.body.measure_id)
         if isinstance(entry.body, CorrectionBody):
             index.corrected_by.setdefault(entry.body.corrects, []).append(entry.view.id)
+    for entry in _named(index, linkable):
+        if entry.type == "goal":
+            index.goals.append((entry.view.id, _short_label(entry)))
+        elif entry.type == "measure":
+            index.measures.append((entry.view.id, _short_label(entry)))
+        elif entry.type == "meeting":
+            index.meetings.append((entry.view.id, _short_label(entry)))
+    for entry in _named(index, correctable):
+        if entry.author == viewer_subject and entry.type != "level_change":
+            index.correctable.append((entry.view.id, _short_label(entry)))
     return index
+
+
+def _named(index: LogIndex, ids: Sequence[str]) -> Iterator[OpenedEntry]:
+    """The indexed entries with these ids, each once, in order; none that is mismatched."""
+    for entry_id in dict.fromkeys(ids):
+        entry = index.by_id.get(entry_id)
+        if entry is not None and entry_id not in index.mismatched:
+            yield entry
 
 
 def unreadable_line(view: EntryView) -> EntryLine:

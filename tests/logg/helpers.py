@@ -21,6 +21,7 @@ from shared.crypto.keys import ParticipantKeys, generate_participant_keys
 from shared.wire import (
     NewConsent,
     NewEntry,
+    NewEpoch,
     NewKeyGrant,
     NewParticipant,
     NewParticipantRequest,
@@ -291,3 +292,19 @@ class LoggApi:
         response = self.post("/stafettlogger", body, coordinator)
         assert response.status_code == 201, response.text
         return body.id, key
+
+    def rotate(self, log_id: str, by: Actor, actors: list[Actor]) -> tuple[int, bytes]:
+        """Start the log's next key epoch as `by`, wrapped for the recipients logg names (found
+        among `actors`: persons by subject, services by their service); return (epoch, key)."""
+        status = self.get(f"/stafettlogger/{log_id}/epochs", by)
+        assert status.status_code == 200, status.text
+        epoch = status.json()["current_epoch"] + 1
+        key = new_epoch_key()
+        grants = []
+        for recipient in status.json()["recipients"]:
+            kind, rid = recipient["kind"], recipient["id"]
+            actor = next(a for a in actors if (a.subject if kind == "person" else a.service) == rid)
+            grants.append(wrap_grant(log_id, key, actor, kind=kind, recipient_id=rid, epoch=epoch))
+        response = self.post(f"/stafettlogger/{log_id}/epochs", NewEpoch(epoch, grants), by)
+        assert response.status_code == 201, response.text
+        return epoch, key

@@ -228,8 +228,9 @@ def _build_world(api: LoggApi, *, closed: bool) -> World:
         valid_from=now - timedelta(days=30),
         valid_until=now - timedelta(seconds=1),
     )
-    if closed:
-        note = seal(coordinator, log_id, key, entry_type="closing_note")
+    if closed:  # two services have left: the next key epoch first (services.logg.epochs)
+        epoch, key = api.rotate(log_id, coordinator, list(actors.values()))
+        note = seal(coordinator, log_id, key, entry_type="closing_note", epoch=epoch)
         response = api.post(
             f"/stafettlogger/{log_id}/close", ClosingRequest(closing_note=note), coordinator
         )

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 
 from shared.crypto.envelope import MAX_CIPHERTEXT, open_envelope
-from shared.wire import EntryPage, EntryView, NewEntry
+from shared.wire import (
+    ENTRY_TYPES,
+    MAX_ENTRY_FILTER_IDS,
+    AccessRecordPage,
+    EntryPage,
+    EntryView,
+    NewEntry,
+)
 from tests.logg.helpers import Actor, LoggApi, entry_body, rfc3339, seal
 
 
@@ -228,3 +237,148 @@ def test_entry_page_limits_are_bounded(api: LoggApi, limit: str) -> None:
     response = api.get(f"/stafettlogger/{log_id}/entries", coordinator, {"limit": limit})
 
     assert response.status_code == 400
+
+
+def _write(
+    api: LoggApi,
+    log_id: str,
+    key: bytes,
+    author: Actor,
+    entry_id: str,
+    entry_type: str,
+    refers_to: str | None = None,
+) -> None:
+    due_on = date(2026, 3, 1) if entry_type in {"measure", "meeting"} else None
+    sealed = seal(author, log_id, key, entry_id=entry_id, entry_type=entry_type)
+    body = NewEntry(sealed=sealed, refers_to=refers_to, due_on=due_on)
+    response = api.post(f"/stafettlogger/{log_id}/entries", body, author)
+    assert response.status_code == 201, response.text
+
+
+def _linked_log(api: LoggApi) -> tuple[str, Actor]:
+    """goal g; measures m1, m2 for it; evaluation e1 of m1; message x; correction c1 of x;
+    meeting t; minutes r of t (in this order)."""
+    coordinator = Actor.staff()
+    log_id, key = api.create(coordinator)
+    for entry_id, entry_type, refers_to in [
+        ("g", "goal", None),
+        ("m1", "measure", "g"),
+        ("m2", "measure", "g"),
+        ("e1", "evaluation", "m1"),
+        ("x", "message", None),
+        ("c1", "correction", "x"),
+        ("t", "meeting", None),
+        ("r", "minutes", "t"),
+    ]:
+        _write(api, log_id, key, coordinator, entry_id, entry_type, refers_to)
+    return log_id, coordinator
+
+
+def _ids(page: EntryPage) -> list[str]:
+    return [item.id for item in page.items]
+
+
+def test_entries_filtered_by_type_come_newest_first(api: LoggApi) -> None:
+    log_id, coordinator = _linked_log(api)
+
+    page = _entries(api, log_id, coordinator, type=["goal", "measure", "meeting"])
+
+    assert _ids(page) == ["t", "m2", "m1", "g"]
+    assert _ids(_entries(api, log_id, coordinator, type="measure")) == ["m2", "m1"]
+    assert _ids(_entries(api, log_id, coordinator, type="concern")) == []
+
+
+def test_entries_that_refer_to_given_entries(api: LoggApi) -> None:
+    log_id, coordinator = _linked_log(api)
+
+    page = _entries(api, log_id, coordinator, refers_to=["m1", "m2", "x", "t"])
+
+    assert _ids(page) == ["r", "c1", "e1"]
+    assert _ids(_entries(api, log_id, coordinator, refers_to="g")) == ["m2", "m1"]
+    assert _ids(_entries(api, log_id, coordinator, refers_to="nothing")) == []
+
+
+def test_entries_by_id_skip_ids_the_log_does_not_hold(api: LoggApi) -> None:
+    log_id, coordinator = _linked_log(api)
+    other_id, _ = api.create(coordinator)
+
+    page = _entries(api, log_id, coordinator, id=["x", "g", "unknown", "g"])
+
+    assert _ids(page) == ["x", "g"]
+    assert _ids(_entries(api, other_id, coordinator, id=["x", "g"])) == []
+
+
+def test_filters_combine_and_page_through_the_cursor(api: LoggApi) -> None:
+    log_id, coordinator = _linked_log(api)
+
+    both = _entries(api, log_id, coordinator, refers_to=["g", "x"], type="measure")
+    assert _ids(both) == ["m2", "m1"]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, object] = {"type": ["goal", "measure", "minutes"], "limit": 2}
+        page = _entries(api, log_id, coordinator, **params | ({"cursor": cursor} if cursor else {}))
+        seen += _ids(page)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == ["r", "m2", "m1", "g"]
+
+
+def test_a_filtered_read_is_recorded_in_the_access_log_like_any_read(api: LoggApi) -> None:
+    log_id, coordinator = _linked_log(api)
+    outsider = Actor.guardian()
+
+    assert api.get(f"/stafettlogger/{log_id}/entries", outsider, {"id": "x"}).status_code == 403
+    _entries(api, log_id, coordinator, id="x")
+
+    response = api.get(f"/stafettlogger/{log_id}/access-records", coordinator)
+    records = msgspec.json.decode(response.content, type=AccessRecordPage).items
+    assert [(r.action, r.decision) for r in records[1:3]] == [
+        ("read-entries", "allowed"),
+        ("read-entries", "denied"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"type": "level_changes"},
+        {"type": ["goal", "nonsense"]},
+        {"id": "not an id"},
+        {"id": ""},
+        {"refers_to": "x" * 65},
+        {"refers_to": [f"e{n}" for n in range(MAX_ENTRY_FILTER_IDS + 1)]},
+        {"id": [f"e{n}" for n in range(MAX_ENTRY_FILTER_IDS + 1)]},
+    ],
+)
+def test_an_invalid_entry_filter_is_a_bad_request(api: LoggApi, params: dict[str, object]) -> None:
+    coordinator = Actor.staff()
+    log_id, _ = api.create(coordinator)
+
+    response = api.get(f"/stafettlogger/{log_id}/entries", coordinator, params)
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_hundred_ids_are_accepted(api: LoggApi) -> None:
+    log_id, coordinator = _linked_log(api)
+    ids = ["m1", "m2", *(f"n{n}" for n in range(MAX_ENTRY_FILTER_IDS - 2))]
+    targets = ["g", *(f"n{n}" for n in range(MAX_ENTRY_FILTER_IDS - 1))]
+
+    assert _ids(_entries(api, log_id, coordinator, id=ids, refers_to=targets)) == ["m2", "m1"]
+
+
+def test_the_filters_are_documented_in_openapi(client: TestClient[Litestar]) -> None:
+    document = client.get("/schema/openapi.json").json()
+    operation = document["paths"]["/stafettlogger/{stafettlogg_id}/entries"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
+
+    assert parameters["type"]["schema"]["type"] == "array"
+    assert parameters["type"]["schema"]["items"]["enum"] == list(ENTRY_TYPES)
+    for name in ("id", "refers_to"):
+        schema = parameters[name]["schema"]
+        assert schema["maxItems"] == MAX_ENTRY_FILTER_IDS
+        assert schema["items"]["pattern"] == "^[A-Za-z0-9_-]+$"
+        assert parameters[name]["required"] is False

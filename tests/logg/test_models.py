@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from services.logg.models import Base, EntryRow
+from services.logg import models
+from services.logg.models import Base, EntryRow, StafettloggRow
 from services.logg.settings import Settings
 from shared.db import create_engine
 from tests.logg.helpers import Actor, LoggApi, entry_body
@@ -59,3 +63,88 @@ def test_a_stored_entry_holds_the_sealed_bytes_and_never_the_plaintext(
     assert all(secret not in bytes(value) for value in row if isinstance(value, bytes | memoryview))
     assert row.author == coordinator.subject
     assert bytes(row.author_sign_key) == coordinator.keys.public().sign_public
+
+
+_FILTER_INDEXES = {
+    "types": ("ix_entry_log_type_seq",),
+    "one_type": ("ix_entry_log_type_seq",),
+    "refers_to": ("ix_entry_log_refers_to_seq",),
+    "ids": ("sqlite_autoindex_entry_1",),  # uq_entry_id (stafettlogg_id, id)
+    "refers_to_of_types": ("ix_entry_log_refers_to_seq",),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FILTER_INDEXES))
+def test_each_entry_filter_is_an_index_search_not_a_walk_through_the_log(name: str) -> None:
+    filters: dict[str, dict[str, Any]] = {
+        "types": {"types": ["goal", "measure", "meeting"]},
+        "one_type": {"types": ["goal"]},
+        "refers_to": {"refers_to": [f"e{n}" for n in range(100)]},
+        "ids": {"ids": [f"e{n}" for n in range(100)]},
+        "refers_to_of_types": {"refers_to": ["e1", "e2"], "types": ["correction", "goal"]},
+    }
+    plan = asyncio.run(_entries_page_plan(filters[name], before_seq=900))
+
+    details = [row[3] for row in plan]
+    assert not any(detail.startswith("SCAN entry") for detail in details), details
+    assert not any("ix_entry_log_seq" in detail for detail in details), details
+    assert "TEMP B-TREE" not in " ".join(details)
+    for index in _FILTER_INDEXES[name]:
+        assert any(index in detail for detail in details), details
+
+
+async def _entries_page_plan(filters: dict[str, Any], *, before_seq: int) -> list[Any]:
+    """EXPLAIN QUERY PLAN (SQLite) of the statement `models.entries_page` runs with these
+    filters, over a log of 1000 entries beside another log."""
+    engine = create_async_engine("sqlite+aiosqlite://")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        now = datetime.now(UTC)
+        async with AsyncSession(engine) as session:
+            for log_id in ("log", "other"):
+                session.add(
+                    StafettloggRow(
+                        id=log_id,
+                        current_epoch=1,
+                        created_at=now,
+                        coordinator="c",
+                        sealed_description=b"",
+                        request_digest=b"",
+                    )
+                )
+            await session.flush()
+            kinds = ["message", "goal", "measure", "correction", "observation"]
+            session.add_all(
+                EntryRow(
+                    id=f"e{n}",
+                    stafettlogg_id="log" if n % 4 else "other",
+                    epoch=1,
+                    author="c",
+                    type=kinds[n % len(kinds)],
+                    created_at=now,
+                    stored_at=now,
+                    sealed=b"",
+                    author_sign_key=b"",
+                    refers_to=f"e{n - 3}" if n % len(kinds) == 3 else None,
+                )
+                for n in range(1000)
+            )
+            await session.commit()
+            statements.clear()
+            await models.entries_page(session, "log", before_seq=before_seq, limit=21, **filters)
+            statement, parameters = statements[-1]
+            connection = await session.connection()
+
+            def explain(sync: Connection) -> list[Any]:
+                return list(sync.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+
+            return await connection.run_sync(explain)
+    finally:
+        await engine.dispose()

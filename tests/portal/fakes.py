@@ -28,6 +28,8 @@ from shared.wire import (
     ConsentView,
     EntryPage,
     EntryView,
+    EpochRecipient,
+    EpochStatus,
     HandoverAcceptance,
     HandoverView,
     KeyGrantView,
@@ -36,6 +38,7 @@ from shared.wire import (
     LevelChangeView,
     NewConsent,
     NewEntry,
+    NewEpoch,
     NewHandover,
     NewParticipantRequest,
     NewStafettlogg,
@@ -376,6 +379,8 @@ class _StoredLog:
     closed_at: datetime | None = None
     closed_by: str | None = None
     closing_note_id: str | None = None
+    # Key epochs (services.logg.epochs): set when a participant left holding the current key.
+    rotation_required: bool = False
 
 
 class FakeLogg:
@@ -385,7 +390,9 @@ class FakeLogg:
         self.auth = auth
         self.logs: dict[str, _StoredLog] = {}
         self.request_bodies: list[bytes] = []
+        self.requests: list[httpx.Request] = []  # every request but /healthz, in order
         self.down = False
+        self.epochs_started: list[NewEpoch] = []  # every POST .../epochs body
 
     def _memberships(self, log: _StoredLog, subject: str) -> list[ParticipantView]:
         person = self.auth.persons[subject]
@@ -436,6 +443,7 @@ class FakeLogg:
         path = request.url.path
         if path == "/healthz":
             return _json(200, {"status": "ok"})
+        self.requests.append(request)
         if request.content:
             self.request_bodies.append(request.content)
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -479,6 +487,8 @@ class FakeLogg:
             return _problem(403, "forbidden")
         if len(parts) == 2:
             return self._encode(200, self._view(log, subject))
+        if parts[2] == "epochs":
+            return _fake_epoch_routes(self, request, log, memberships)
         if parts[2] == "participants" and request.method == "POST":
             if not any(p.role == "coordinator" for p in memberships):
                 return _problem(403, "forbidden")
@@ -503,7 +513,11 @@ class FakeLogg:
                 return _problem(403, "forbidden")
             if log.status != "open":
                 return _problem(403, "stafettlogg-closed")
+            if log.rotation_required:
+                return _problem(409, "epoch-rotation-required")
             entry = msgspec.json.decode(request.content, type=NewEntry)
+            if entry.sealed.header.epoch != log.current_epoch:
+                return _problem(400, "wrong-epoch")
             stored = EntryView(
                 id=entry.sealed.header.entry_id,
                 sealed=entry.sealed,
@@ -514,9 +528,12 @@ class FakeLogg:
             log.entries.append(stored)
             return self._encode(201, stored)
         if parts[2] == "entries":
-            limit = int(request.url.params.get("limit", "20"))
-            start = int(request.url.params.get("cursor", "0"))
-            newest_first = list(reversed(log.entries))
+            params = request.url.params
+            limit = int(params.get("limit", "20"))
+            start = int(params.get("cursor", "0"))
+            if len(params.get_list("id")) > 100 or len(params.get_list("refers_to")) > 100:
+                return _problem(400, "invalid-entry-filter")
+            newest_first = [e for e in reversed(log.entries) if _entry_fits(e, params)]
             page = newest_first[start : start + limit]
             more = start + limit < len(newest_first)
             return self._encode(
@@ -527,6 +544,16 @@ class FakeLogg:
         if parts[2] in {"consents", "access-records"}:
             return _fake_consent_routes(self, request, log, subject, memberships, parts, now)
         return _problem(404, "not-found")
+
+
+def _entry_fits(entry: EntryView, params: httpx.QueryParams) -> bool:
+    """Whether an entry passes the filters of GET .../entries (every filter given must hold)."""
+    types, refers_to, ids = (params.get_list(name) for name in ("type", "refers_to", "id"))
+    return (
+        (not types or entry.sealed.header.type in types)
+        and (not refers_to or entry.refers_to in refers_to)
+        and (not ids or entry.id in ids)
+    )
 
 
 def _fake_consent_routes(
@@ -613,6 +640,8 @@ def _fake_consent_routes(
             withdrawal_method=existing.withdrawal_method or withdrawal.method,
         )
         log.consents[index] = withdrawn
+        if _departed(log, existing.service_id, now):
+            _participant_left(log, "service", existing.service_id)
         return fake._encode(200, withdrawn)
     return _problem(404, "not-found")
 
@@ -713,5 +742,57 @@ def _fake_lifecycle_routes(
         log.participants = [
             p for p in log.participants if (p.kind, p.principal_id) != (kind, principal_id)
         ]
+        _participant_left(log, kind, principal_id)
         return httpx.Response(204)
     return _problem(404, "not-found")
+
+
+def _departed(log: _StoredLog, service_id: str, now: datetime) -> bool:
+    """logg's rule (models.departed_service_clause): no valid consent, and one that lapsed."""
+    own = [c for c in log.consents if c.service_id == service_id]
+    if any(c.status == "given" and c.valid_from <= now < c.valid_until for c in own):
+        return False
+    return any(c.status in {"withdrawn", "refused"} or c.valid_until <= now for c in own)
+
+
+def _participant_left(log: _StoredLog, kind: str, principal_id: str) -> None:
+    """As logg does at a removal or withdrawal: delete the grants, require the next epoch."""
+    held = [g for g in log.grants if (g.recipient_kind, g.recipient_id) == (kind, principal_id)]
+    if any(g.epoch == log.current_epoch for g in held):
+        log.rotation_required = True
+    log.grants = [g for g in log.grants if g not in held]
+
+
+def _fake_epoch_routes(
+    fake: FakeLogg, request: httpx.Request, log: _StoredLog, memberships: list[ParticipantView]
+) -> httpx.Response:
+    """GET and POST .../epochs: who remains, and starting the next epoch for exactly them."""
+    now = datetime.now(UTC)
+    remaining = sorted(
+        (p.kind, p.principal_id)
+        for p in log.participants
+        if p.kind == "person" or not _departed(log, p.principal_id, now)
+    )
+    recipients = [
+        EpochRecipient(kind=p.kind, id=p.principal_id)
+        for p in log.participants
+        if (p.kind, p.principal_id) in remaining
+    ]
+    if request.method == "GET":
+        return fake._encode(200, EpochStatus(log.current_epoch, log.rotation_required, recipients))
+    if not any(p.role in {"coordinator", "writer"} for p in memberships):
+        return _problem(403, "read-only")
+    new = msgspec.json.decode(request.content, type=NewEpoch)
+    fake.epochs_started.append(new)
+    if new.epoch != log.current_epoch + 1:
+        return _problem(409, "epoch-conflict")
+    sent = sorted((g.recipient_kind, g.recipient_id) for g in new.key_grants)
+    if sent != remaining or any(g.epoch != new.epoch for g in new.key_grants):
+        return _problem(400, "invalid-key-grant")
+    log.grants = [g for g in log.grants if (g.recipient_kind, g.recipient_id) in remaining]
+    log.grants.extend(
+        KeyGrantView(g.epoch, g.recipient_kind, g.recipient_id, g.wrapped_key)
+        for g in new.key_grants
+    )
+    log.current_epoch, log.rotation_required = new.epoch, False
+    return fake._encode(201, EpochStatus(new.epoch, False, recipients))

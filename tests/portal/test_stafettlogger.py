@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+
+from services.portal.entry_bodies import (
+    CorrectionBody,
+    EntryBody,
+    EvaluationBody,
+    MeasureBody,
+    TextBody,
+)
+from services.portal.sealing import open_epoch_keys, seal_entry, utc_timestamp
+from services.portal.timeline import expected_clear
 from shared.crypto.envelope import SealedEnvelope
+from shared.wire import EntryView
 from tests.portal.conftest import Portal
+from tests.portal.fakes import Person
 
 
 def test_creating_a_log_sends_logg_only_ciphertext(portal: Portal) -> None:
@@ -344,3 +359,179 @@ def test_a_guardians_name_is_corrected_once_they_have_logged_in(portal: Portal) 
     page = portal.client.get(path).text
     assert "Gro Foresatt" in page
     assert "Ukjent foresatt" not in page
+
+
+_PAST = (date.today() - timedelta(days=10)).isoformat()
+
+
+def _append(
+    portal: Portal,
+    stafettlogg_id: str,
+    entry_id: str,
+    entry_type: str,
+    body: EntryBody,
+    *,
+    author: Person | None = None,
+) -> str:
+    """Seal an entry as the portal would and store it in the fake logg directly (the log's
+    length is what these tests vary; writing hundreds through the form would be slow)."""
+    person = author or portal.staff
+    log = portal.logg.logs[stafettlogg_id]
+    view = portal.logg._view(log, person.subject)  # the key grants the person can open
+    epoch_key = open_epoch_keys(view, subject=person.subject, keys=person.keys)[1]
+    sealed = seal_entry(
+        stafettlogg_id,
+        entry_id,
+        entry_type,
+        body,
+        epoch=1,
+        epoch_key=epoch_key,
+        author=person.subject,
+        author_keys=person.keys,
+        created_at=utc_timestamp(),
+    )
+    refers_to, due_on = expected_clear(body)
+    log.entries.append(
+        EntryView(
+            id=entry_id,
+            sealed=sealed,
+            stored_at=datetime.now(UTC),
+            refers_to=refers_to,
+            due_on=due_on,
+        )
+    )
+    return entry_id
+
+
+def _measure(goal_id: str) -> MeasureBody:
+    return MeasureBody(
+        text="Fast voksen i storefri",
+        goal_id=goal_id,
+        responsible="Lars Lærer",
+        start_on=None,
+        evaluate_on=_PAST,
+        status="active",
+    )
+
+
+def _fill(portal: Portal, stafettlogg_id: str, count: int) -> None:
+    """`count` entries in blocks of five: a goal, a measure for it (due for evaluation), an
+    evaluation of it, a message, a correction of the message."""
+    for n in range(count):
+        entry_id, before = f"e{n:04d}", f"e{n - 1:04d}"
+        body: EntryBody
+        entry_type = ("goal", "measure", "evaluation", "message", "correction")[n % 5]
+        if entry_type == "measure":
+            body = _measure(before)
+        elif entry_type == "evaluation":
+            body = EvaluationBody(text="Bra", measure_id=before, outcome="continue")
+        elif entry_type == "correction":
+            body = CorrectionBody(text="Rettet", corrects=before)
+        else:
+            body = TextBody(text=f"{entry_type} {n}")
+        _append(portal, stafettlogg_id, entry_id, entry_type, body)
+
+
+def _logg_calls_for_page(portal: Portal, path: str) -> list[httpx.Request]:
+    portal.logg.requests.clear()
+    response = portal.client.get(path)
+    assert response.status_code == 200
+    return list(portal.logg.requests)
+
+
+def test_a_page_view_makes_as_many_logg_calls_for_a_long_log_as_for_a_short_one(
+    portal: Portal,
+) -> None:
+    portal.log_in(portal.staff)
+    short, long = portal.create_stafettlogg(), portal.create_stafettlogg()
+    for stafettlogg_id, length in ((short, 30), (long, 300)):
+        _fill(portal, stafettlogg_id, length)
+        correction = CorrectionBody(text="Rettet", corrects="e0000")  # far back in the long log
+        _append(portal, stafettlogg_id, "corrects-first", "correction", correction)
+
+    short_calls = _logg_calls_for_page(portal, f"/stafettlogger/{short}")
+    long_calls = _logg_calls_for_page(portal, f"/stafettlogger/{long}")
+
+    assert len(long_calls) == len(short_calls)
+    assert len(long_calls) <= 8
+    entry_reads = [r for r in long_calls if r.url.path.endswith("/entries")]
+    assert all(int(r.url.params["limit"]) <= 100 for r in entry_reads)
+    assert not any("cursor" in r.url.params for r in entry_reads)
+    assert sum("id" in r.url.params for r in entry_reads) == 1  # e0000, and e0280 (a goal)
+    assert [(r.url.params.get_list("type")) for r in entry_reads if "type" in r.url.params] == [
+        ["goal", "measure", "meeting"]
+    ]
+
+
+def test_links_reach_entries_older_than_the_page(portal: Portal) -> None:
+    portal.log_in(portal.staff)
+    stafettlogg_id = portal.create_stafettlogg()
+    path = f"/stafettlogger/{stafettlogg_id}"
+    _fill(portal, stafettlogg_id, 300)
+    measure = _append(portal, stafettlogg_id, "m-old", "measure", _measure("e0000"))
+    for n in range(18):
+        _append(portal, stafettlogg_id, f"x{n}", "message", TextBody(text=f"Melding {n}"))
+    evaluation = EvaluationBody(text="Gikk fint", measure_id=measure, outcome="end")
+    _append(portal, stafettlogg_id, "eval-new", "evaluation", evaluation)
+    correction = CorrectionBody(text="Rettet tiltak", corrects=measure)
+    _append(portal, stafettlogg_id, "corr-new", "correction", correction)
+
+    first = portal.client.get(path).text
+    second = portal.client.get(f"{path}?cursor=20").text
+
+    assert 'Evaluering av <a href="#entry-m-old">Tiltak' in first
+    assert 'Retter oppføringen fra <a href="#entry-m-old">Tiltak' in first
+    assert 'id="entry-m-old"' in second
+    assert 'Rettet i <a href="#entry-corr-new">Rettelse' in second
+    assert 'Mål: <a href="#entry-e0000">Mål' in second
+    assert "Evaluering forfalt" not in second.split('id="entry-m-old"')[1].split("</li>")[0]
+
+
+def test_a_measure_is_due_for_evaluation_until_an_evaluation_refers_to_it(
+    portal: Portal,
+) -> None:
+    portal.log_in(portal.staff)
+    stafettlogg_id = portal.create_stafettlogg()
+    _fill(portal, stafettlogg_id, 300)
+    _append(portal, stafettlogg_id, "m-open", "measure", _measure("e0295"))
+
+    page = portal.client.get(f"/stafettlogger/{stafettlogg_id}").text
+
+    assert page.count("Evaluering forfalt") == 1  # the measures in the blocks are evaluated
+    assert page.index("Evaluering forfalt") < page.index('id="entry-e0299"')
+
+
+def test_an_own_entry_older_than_the_page_can_be_corrected(portal: Portal) -> None:
+    portal.log_in(portal.staff)
+    stafettlogg_id = portal.create_stafettlogg()
+    path = f"/stafettlogger/{stafettlogg_id}"
+    _fill(portal, stafettlogg_id, 300)
+
+    form = portal.client.get(f"{path}?rett_opp=e0003").text
+    response = portal.post_form(
+        f"{path}/oppforinger",
+        {"entry_type": "correction", "text": "Rettet igjen", "corrects": "e0003"},
+        from_page=path,
+    )
+
+    assert '<option value="e0003" selected>' in form
+    assert response.status_code == 303, response.text
+    assert portal.logg.logs[stafettlogg_id].entries[-1].refers_to == "e0003"
+
+
+def test_the_forms_offer_the_newest_goals_measures_and_meetings_of_a_long_log(
+    portal: Portal,
+) -> None:
+    portal.log_in(portal.staff)
+    stafettlogg_id = portal.create_stafettlogg()
+    _fill(portal, stafettlogg_id, 300)
+    for n in range(30):
+        _append(portal, stafettlogg_id, f"msg{n}", "message", TextBody(text="Ikke et mål"))
+
+    page = portal.client.get(f"/stafettlogger/{stafettlogg_id}").text
+
+    goals = page.split('<select id="goal_id"')[1].split("</select>")[0]
+    assert '<option value="e0295">' in goals
+    assert '<option value="e0000">' not in goals  # only the newest 100 of the three types
+    measures = page.split('<select id="measure_id"')[1].split("</select>")[0]
+    assert '<option value="e0296">' in measures
