@@ -15,7 +15,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.auth.clients import ClientAuthenticator
-from services.auth.custody import LocalKek
+from services.auth.custody.startup import open_custody
 from services.auth.directory import DirectoryController, DirectoryService
 from services.auth.directory_admin import DirectoryAdminController, DirectoryAdminService
 from services.auth.exchange import act_for_service, exchange_token, session_context
@@ -68,7 +68,8 @@ def create_app(
     there. The database must already be migrated (services.auth.database.migrate)."""
     if settings.mode is Mode.PRODUCTION and settings.test_idp:
         raise SettingsError("the test identity provider is refused in production mode")
-    custody = LocalKek(load_or_create_secret(settings.kek_file, mode=settings.mode))
+    opened_custody = open_custody(settings)  # checked against the database in start()
+    custody = opened_custody.custody
     pid_hmac_key = load_or_create_secret(settings.pid_hmac_key_file, mode=settings.mode)
     client_key = load_or_create_rsa_jwk(settings.client_key_file, mode=settings.mode)
 
@@ -137,6 +138,7 @@ def create_app(
         dependencies["test_idp"] = _value(test_idp)
 
     async def start() -> None:
+        await opened_custody.check(sessionmaker)  # a wrong or missing KEK stops auth here
         await token_issuer.load_keys()
         if settings.mode is Mode.LOCAL:
             await directory.seed_local_directory()

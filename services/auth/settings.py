@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     logg_url: str = "http://127.0.0.1:8002"
     database_url: str
     kek_file: Path
+    # Where the KEK lives (services.auth.custody.startup): file (kek_file), env (STAFETT_KEK,
+    # the key itself) or vault (a Vault/OpenBao transit key; the KEK never leaves Vault).
+    kek_backend: str = "file"
+    kek: ClientSecret | None = None
+    vault_addr: str | None = None
+    vault_token: ClientSecret | None = None  # auth's token at Vault, not an IdP client secret
+    vault_transit_mount: str = "transit"
+    vault_transit_key: str = "stafett-kek"
     pid_hmac_key_file: Path
     portal_client_jwks_file: Path
     client_key_file: Path  # auth's own RSA key for private_key_jwt at ID-porten/Ansattporten
@@ -147,6 +158,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if not 1 <= self.token_key_rotation_hours <= 24 * 366:
             raise SettingsError("STAFETT_TOKEN_KEY_ROTATION_HOURS must be between 1 and 8784")
         _check_hardening(self)
+        _check_kek(self)
 
     @property
     def test_idp_issuer(self) -> str:
@@ -215,6 +227,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 environ, "STAFETT_AUTH_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir}/auth.db"
             ),
             kek_file=Path(env_str(environ, "STAFETT_KEK_FILE", str(keys / "kek"))),
+            **_kek_from_env(environ),
             pid_hmac_key_file=Path(
                 env_str(environ, "STAFETT_PID_HMAC_KEY_FILE", str(keys / "pid-hmac"))
             ),
@@ -289,6 +302,59 @@ def _hardening_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             environ, "STAFETT_FRAME_ANCESTORS_LOGOUT", DEFAULT_FRAME_ANCESTORS_LOGOUT
         ),
     }
+
+
+def _kek_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    def secret(name: str) -> ClientSecret | None:
+        value = _env_optional(environ, name)
+        return None if value is None else ClientSecret(value)
+
+    return {
+        "kek_backend": env_str(environ, "STAFETT_KEK_BACKEND", "file"),
+        # Only the variable itself: STAFETT_KEK_FILE is the file backend's path, not a _FILE form.
+        "kek": ClientSecret(environ["STAFETT_KEK"]) if environ.get("STAFETT_KEK") else None,
+        "vault_addr": _env_optional(environ, "STAFETT_VAULT_ADDR"),
+        "vault_token": secret("STAFETT_VAULT_TOKEN"),
+        "vault_transit_mount": env_str(environ, "STAFETT_VAULT_TRANSIT_MOUNT", "transit"),
+        "vault_transit_key": env_str(environ, "STAFETT_VAULT_TRANSIT_KEY", "stafett-kek"),
+    }
+
+
+_VAULT_PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_VAULT_MOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
+
+
+def _check_kek(settings: Settings) -> None:
+    if settings.kek_backend not in {"file", "env", "vault"}:
+        raise SettingsError("STAFETT_KEK_BACKEND must be file, env or vault")
+    if settings.kek_backend == "env":
+        if settings.kek is None:
+            raise SettingsError("STAFETT_KEK must be set for STAFETT_KEK_BACKEND=env")
+        try:
+            kek = base64.urlsafe_b64decode(settings.kek.reveal().strip())
+        except (ValueError, binascii.Error) as error:
+            raise SettingsError("STAFETT_KEK must be base64url") from error
+        if len(kek) != 32:
+            raise SettingsError("STAFETT_KEK must hold exactly 32 bytes (base64url)")
+    if settings.kek_backend != "vault":
+        return
+    if settings.vault_addr is None:
+        raise SettingsError("STAFETT_VAULT_ADDR must be set for STAFETT_KEK_BACKEND=vault")
+    parts = urlsplit(settings.vault_addr)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError("STAFETT_VAULT_ADDR must be an absolute http(s) URL")
+    if settings.mode is Mode.PRODUCTION and parts.scheme != "https":
+        raise SettingsError("STAFETT_VAULT_ADDR must use https in production mode")
+    if settings.vault_token is None or not settings.vault_token.reveal().strip():
+        raise SettingsError(
+            "STAFETT_VAULT_TOKEN (or _FILE) must be set for STAFETT_KEK_BACKEND=vault"
+        )
+    if not _VAULT_MOUNT.fullmatch(settings.vault_transit_mount) or ".." in (
+        settings.vault_transit_mount
+    ):
+        raise SettingsError("STAFETT_VAULT_TRANSIT_MOUNT must be a Vault mount path")
+    if not _VAULT_PATH_SEGMENT.fullmatch(settings.vault_transit_key):
+        raise SettingsError("STAFETT_VAULT_TRANSIT_KEY must be a transit key name")
 
 
 def _check_hardening(settings: Settings) -> None:

@@ -36,10 +36,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth import models
-from services.auth.custody import KeyCustody, LocalKek, owner_aad
+from services.auth.custody import KeyCustody, owner_aad
+from services.auth.custody.startup import open_custody
 from services.auth.settings import Settings
 from shared.db import create_engine
-from shared.settings import load_or_create_secret
 from shared.tokens import MAX_TOKEN_LIFETIME, TOKEN_LEEWAY
 
 __all__ = [
@@ -252,7 +252,7 @@ class SigningKeyRing:
 async def rotate_signing_key(settings: Settings) -> SigningKeyInfo:
     """`stafett keys rotate`: start a rotation in auth's database now (see SigningKeyRing.rotate).
     Running auth instances pick the new key up within RELOAD_SECONDS, long before it signs."""
-    custody = LocalKek(load_or_create_secret(settings.kek_file, mode=settings.mode))
+    custody = open_custody(settings).custody  # the configured backend: file, env or Vault
     engine = create_engine(settings.database_url)
     try:
         ring = SigningKeyRing(

@@ -85,12 +85,40 @@ def seal_envelope(
     author_key: ed25519.Ed25519PrivateKey,
 ) -> SealedEnvelope:
     """Encrypt and sign `plaintext` for everyone who holds `epoch_key`."""
+    return _seal_envelope_with(
+        plaintext,
+        header=header,
+        epoch_key=epoch_key,
+        author_key=author_key,
+        entry_key=os.urandom(_KEY_LEN),
+        key_nonce=os.urandom(_NONCE_LEN),
+        body_nonce=os.urandom(_NONCE_LEN),
+    )
+
+
+def _seal_envelope_with(
+    plaintext: bytes,
+    *,
+    header: EnvelopeHeader,
+    epoch_key: bytes,
+    author_key: ed25519.Ed25519PrivateKey,
+    entry_key: bytes,
+    key_nonce: bytes,
+    body_nonce: bytes,
+) -> SealedEnvelope:
+    """`seal_envelope` with the entry key and both nonces given instead of drawn.
+
+    Only for the test vectors (tests/shared/vectors/): reusing a nonce or an entry key breaks
+    AES-GCM, so real sealing always goes through `seal_envelope`."""
     if len(epoch_key) != _KEY_LEN:
         raise ValueError("an epoch key is 32 bytes")
+    if len(entry_key) != _KEY_LEN:
+        raise ValueError("an entry key is 32 bytes")
+    if len(key_nonce) != _NONCE_LEN or len(body_nonce) != _NONCE_LEN:
+        raise ValueError("an AES-GCM nonce is 12 bytes")
     aad = header.associated_data()
-    entry_key = os.urandom(_KEY_LEN)
-    wrapped_entry_key = _aead_seal(epoch_key, entry_key, aad)
-    ciphertext = _aead_seal(entry_key, plaintext, aad)
+    wrapped_entry_key = _aead_seal(epoch_key, key_nonce, entry_key, aad)
+    ciphertext = _aead_seal(entry_key, body_nonce, plaintext, aad)
     signature = author_key.sign(_signed_bytes(header, wrapped_entry_key, ciphertext))
     return SealedEnvelope(header, wrapped_entry_key, ciphertext, signature)
 
@@ -142,8 +170,7 @@ def _signed_bytes(header: EnvelopeHeader, wrapped_entry_key: bytes, ciphertext: 
     )
 
 
-def _aead_seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(_NONCE_LEN)
+def _aead_seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
