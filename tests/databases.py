@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -26,12 +27,19 @@ def plain_postgres_dsn(sqlalchemy_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def _admin(sqlalchemy_url: str, statement: str) -> None:
+async def _admin_async(sqlalchemy_url: str, statement: str) -> None:
     connection = await asyncpg.connect(plain_postgres_dsn(sqlalchemy_url))
     try:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def _admin(sqlalchemy_url: str, statement: str) -> None:
+    """Run one admin statement on its own event loop in its own thread: callers may be inside a
+    running loop (Playwright's sync API keeps one running in the test's thread)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _admin_async(sqlalchemy_url, statement)).result()
 
 
 class TestDatabases:
@@ -48,7 +56,7 @@ class TestDatabases:
         if self.admin_url is None:
             return f"sqlite+aiosqlite:///{self.directory / f'{service}.db'}"
         name = f"stafett_{service}_{secrets.token_hex(6)}"
-        asyncio.run(_admin(self.admin_url, f'CREATE DATABASE "{name}"'))
+        _admin(self.admin_url, f'CREATE DATABASE "{name}"')
         self._created.append(name)
         return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
 
@@ -56,5 +64,5 @@ class TestDatabases:
         if self.admin_url is None:
             return
         for name in self._created:
-            asyncio.run(_admin(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            _admin(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._created.clear()

@@ -23,6 +23,7 @@ from services.portal.consent_forms import (
     read_scan,
 )
 from services.portal.errors import error_page
+from services.portal.form_actions import FormOutcome, NoKey, Refusal, run_form_action
 from services.portal.forms import FormState
 from services.portal.logg_client import LoggError
 from services.portal.rendering import is_htmx
@@ -42,9 +43,10 @@ _BLOCK = "consent"
 # A scan of at most 5 MiB and the form around it; a larger file (up to this) still gets a
 # message in the form rather than an error page.
 _MAX_UPLOAD = 2 * MAX_SCAN + 256 * 1024
-_NO_KEY = (
+_NO_KEY = NoKey(
+    MissingEpochKeyError,
     "Du mangler nøkkelen som trengs for å lagre skannet. "
-    "Be den som la deg til i stafettloggen om å legge deg til på nytt."
+    "Be den som la deg til i stafettloggen om å legge deg til på nytt.",
 )
 
 
@@ -52,21 +54,21 @@ def _consents(state: State) -> ConsentService:
     return ConsentService(state.auth, state.logg)
 
 
-def _refusal(error: LoggError) -> tuple[str, int]:
+def _refusal(error: LoggError) -> Refusal:
     """What to say when logg refuses a consent request."""
     if error.status == 403:
-        return "Du har ikke lov til å gjøre dette i denne stafettloggen.", 403
+        return Refusal("Du har ikke lov til å gjøre dette i denne stafettloggen.", 403)
     if error.status == 409:
-        return (
+        return Refusal(
             "Dette er allerede registrert, eller samtykket er endret i mellomtiden. "
             "Last siden på nytt for å se hva som gjelder nå.",
             409,
         )
     if error.status == 404:
-        return "Vi fant ikke samtykket. Last siden på nytt og prøv igjen.", 404
+        return Refusal("Vi fant ikke samtykket. Last siden på nytt og prøv igjen.", 404)
     if error.status == 413:
-        return "Skannet er for stort. Det kan være høyst 5 MB.", 413
-    return "Det gikk ikke å lagre. Prøv igjen.", 400
+        return Refusal("Skannet er for stort. Det kan være høyst 5 MB.", 413)
+    return Refusal("Det gikk ikke å lagre. Prøv igjen.", 400)
 
 
 def _guardians_only(request: _Req) -> Response[Any]:
@@ -103,22 +105,12 @@ async def _answer(
     stafettlogg_id: str,
     *,
     form_name: str,
-    form: FormState,
-    status_code: int,
-    notice: str | None,
+    outcome: FormOutcome,
 ) -> Response[Any]:
     response = await after_post(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        _BLOCK,
-        form_name=form_name,
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        request, state, viewer, stafettlogg_id, _BLOCK, form_name=form_name, outcome=outcome
     )
-    if form.ok and is_htmx(request):  # the participant list marks who awaits consent
+    if outcome.form.ok and is_htmx(request):  # the participant list marks who awaits consent
         response.headers["HX-Trigger"] = "consent-changed"
     return response
 
@@ -134,37 +126,28 @@ async def give_consent(
     consents = _consents(state)
     targets = await consents.targets(viewer, stafettlogg_id)
     form = check_consent_form(await request.form(), set(targets.services))
-    status_code, notice = 422, None
-    if form.ok:
+
+    async def give() -> str:
         name = targets.services[form.values["service_id"]]
         given = form.values["decision"] == "given"
-        try:
-            await consents.give(
-                viewer,
-                stafettlogg_id,
-                consent_id=form.values["consent_id"],
-                service_id=form.values["service_id"],
-                decision="given" if given else "refused",
-                last_day=date.fromisoformat(form.values["valid_until"]),
-                scopes=[form.values["scope"]],
-            )
-            status_code = 200
-            notice = (
+        await consents.give(
+            viewer,
+            stafettlogg_id,
+            consent_id=form.values["consent_id"],
+            service_id=form.values["service_id"],
+            decision="given" if given else "refused",
+            last_day=date.fromisoformat(form.values["valid_until"]),
+            scopes=[form.values["scope"]],
+        )
+        if given:
+            return (
                 f"Du har gitt samtykke. De ansatte i {name} kan nå lese og skrive i stafettloggen."
-                if given
-                else f"Du har avslått samtykke til {name}. Avslaget er lagret."
             )
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal(error)
+        return f"Du har avslått samtykke til {name}. Avslaget er lagret."
+
+    outcome = await run_form_action(form, give, refusal=_refusal)
     return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="consent",
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        request, state, viewer, stafettlogg_id, form_name="consent", outcome=outcome
     )
 
 
@@ -189,25 +172,18 @@ async def withdraw_consent(
     submitted = await request.form()
     service_id = submitted.get("service_id")
     form = FormState(values={"service_id": service_id if isinstance(service_id, str) else ""})
-    status_code, notice = 200, None
-    try:
+
+    async def withdraw() -> str:
         withdrawn = await consents.withdraw(viewer, stafettlogg_id, consent_id)
         name = targets.services.get(withdrawn.service_id, "tjenesten")
-        notice = (
+        return (
             f"Du har trukket tilbake samtykket. De ansatte i {name} kan ikke lenger lese "
             "eller skrive i stafettloggen."
         )
-    except LoggError as error:
-        form.errors["_form"], status_code = _refusal(error)
+
+    outcome = await run_form_action(form, withdraw, refusal=_refusal)
     return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="consent",
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        request, state, viewer, stafettlogg_id, form_name="consent", outcome=outcome
     )
 
 
@@ -227,42 +203,30 @@ async def record_paper_consent(
     targets = await consents.targets(viewer, stafettlogg_id)
     submitted = await request.form()
     form = check_paper_consent_form(submitted, set(targets.services), set(targets.givers))
-    scan = await read_scan(submitted.get("scan"), form)
-    status_code, notice = 422, None
-    if form.ok and scan is not None:
+    scan = await read_scan(submitted.get("scan"), form)  # None: a message in the form
+
+    async def record() -> str:
+        assert scan is not None
         given = form.values["decision"] == "given"
-        try:
-            await consents.record_paper(
-                viewer,
-                stafettlogg_id,
-                consent_id=form.values["consent_id"],
-                service_id=form.values["service_id"],
-                decision="given" if given else "refused",
-                given_by=form.values["given_by"],
-                last_day=date.fromisoformat(form.values["valid_until"]),
-                scopes=[form.values["scope"]],
-                scan=scan,
-            )
-            name = targets.services[form.values["service_id"]]
-            status_code = 200
-            notice = (
-                f"Samtykket på papir er registrert for {name}."
-                if given
-                else f"Avslaget på papir er registrert for {name}."
-            )
-        except MissingEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal(error)
+        await consents.record_paper(
+            viewer,
+            stafettlogg_id,
+            consent_id=form.values["consent_id"],
+            service_id=form.values["service_id"],
+            decision="given" if given else "refused",
+            given_by=form.values["given_by"],
+            last_day=date.fromisoformat(form.values["valid_until"]),
+            scopes=[form.values["scope"]],
+            scan=scan,
+        )
+        name = targets.services[form.values["service_id"]]
+        if given:
+            return f"Samtykket på papir er registrert for {name}."
+        return f"Avslaget på papir er registrert for {name}."
+
+    outcome = await run_form_action(form, record, refusal=_refusal, no_key=_NO_KEY)
     return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="paper_consent",
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        request, state, viewer, stafettlogg_id, form_name="paper_consent", outcome=outcome
     )
 
 
@@ -288,32 +252,20 @@ async def record_paper_withdrawal(
     submitted = await request.form()
     service_id = submitted.get("service_id")
     form = FormState(values={"service_id": service_id if isinstance(service_id, str) else ""})
-    scan = await read_scan(submitted.get("scan"), form)
-    status_code, notice = 422, None
-    if scan is not None:
-        try:
-            withdrawn = await consents.record_paper_withdrawal(
-                viewer, stafettlogg_id, consent_id, scan
-            )
-            name = targets.services.get(withdrawn.service_id, "tjenesten")
-            status_code = 200
-            notice = (
-                f"Tilbaketrekkingen på papir er registrert. De ansatte i {name} kan ikke lenger "
-                "lese eller skrive i stafettloggen."
-            )
-        except MissingEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal(error)
+    scan = await read_scan(submitted.get("scan"), form)  # None: a message in the form
+
+    async def record() -> str:
+        assert scan is not None
+        withdrawn = await consents.record_paper_withdrawal(viewer, stafettlogg_id, consent_id, scan)
+        name = targets.services.get(withdrawn.service_id, "tjenesten")
+        return (
+            f"Tilbaketrekkingen på papir er registrert. De ansatte i {name} kan ikke lenger "
+            "lese eller skrive i stafettloggen."
+        )
+
+    outcome = await run_form_action(form, record, refusal=_refusal, no_key=_NO_KEY)
     return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="paper_withdrawal",
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        request, state, viewer, stafettlogg_id, form_name="paper_withdrawal", outcome=outcome
     )
 
 

@@ -9,6 +9,7 @@ may do what; the page only offers what logg would allow.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, post
@@ -19,6 +20,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from services.portal.entry_bodies import EntryBody, LevelChangeBody, TextBody
 from services.portal.errors import NO_ACCESS
+from services.portal.form_actions import FormOutcome, NoKey, Refusal, run_form_action
 from services.portal.forms import (
     FormState,
     check_closing_form,
@@ -29,7 +31,7 @@ from services.portal.logg_client import LoggClient, LoggError
 from services.portal.rendering import is_htmx
 from services.portal.routes import CurrentViewer, checked_stafettlogg_id, log_page, require_viewer
 from services.portal.sealing import seal_entry, utc_timestamp
-from services.portal.stafettlogger import NoEpochKeyError, StafettloggService
+from services.portal.stafettlogger import NoEpochKeyError, StafettloggPage, StafettloggService
 from services.portal.viewer import Viewer
 from shared.crypto.envelope import SealedEnvelope
 from shared.wire import (
@@ -44,7 +46,10 @@ __all__ = ["LIFECYCLE_ROUTES", "LifecycleService"]
 
 _Req = Request[Any, Any, Any]
 _BLOCK = "lifecycle"
-_NO_KEY = "Du mangler nøkkelen som trengs for å skrive her. Be stafettholderen om hjelp."
+_NO_KEY = NoKey(
+    NoEpochKeyError,
+    "Du mangler nøkkelen som trengs for å skrive her. Be stafettholderen om hjelp.",
+)
 _TRY_AGAIN = "Det gikk ikke å lagre. Last inn siden og prøv igjen."
 _CLOSED = "Stafettloggen er avsluttet. Ingen kan endre den lenger."
 
@@ -136,16 +141,28 @@ def _service(state: State) -> LifecycleService:
     return LifecycleService(state.stafettlogger)
 
 
-def _refusal(error: LoggError) -> tuple[str, int]:
+def _refusal(error: LoggError) -> Refusal:
     if error.status == 404:
         raise error
     if error.type.endswith("stafettlogg-closed"):
-        return _CLOSED, 403
+        return Refusal(_CLOSED, 403)
     if error.status == 403:
-        return NO_ACCESS, 403
+        return Refusal(NO_ACCESS, 403)
     if error.status == 409:
-        return "Noen andre endret stafettloggen samtidig. Last inn siden og prøv igjen.", 409
-    return _TRY_AGAIN, 400
+        return Refusal(
+            "Noen andre endret stafettloggen samtidig. Last inn siden og prøv igjen.", 409
+        )
+    return Refusal(_TRY_AGAIN, 400)
+
+
+def _refusal_on_conflict(conflict: str) -> Callable[[LoggError], Refusal]:
+    """`_refusal`, with `conflict` as the message whenever logg answers 409."""
+
+    def refusal(error: LoggError) -> Refusal:
+        answer = _refusal(error)
+        return Refusal(conflict, answer.status_code) if error.status == 409 else answer
+
+    return refusal
 
 
 async def _answer(
@@ -155,15 +172,15 @@ async def _answer(
     stafettlogg_id: str,
     *,
     form_name: str,
-    form: FormState,
-    status_code: int,
-    notice: str | None = None,
+    outcome: FormOutcome,
     reload: bool = False,
+    page: StafettloggPage | None = None,
 ) -> Response[Any]:
     """Success without htmx: 303 to the page. With htmx: the section (or a full reload when
-    the change reaches the whole page). An error: the form again, with what was typed."""
+    the change reaches the whole page). An error: the form again, with what was typed.
+    `page`: the page as loaded before anything was written, to show as it is."""
     path = f"/stafettlogger/{stafettlogg_id}"
-    if form.ok and status_code < 300:
+    if outcome.form.ok and outcome.status_code < 300:
         if not is_htmx(request):
             return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
         if reload:
@@ -173,11 +190,12 @@ async def _answer(
         state,
         viewer,
         stafettlogg_id,
-        forms={form_name: form},
+        forms={form_name: outcome.form},
         block=_BLOCK if is_htmx(request) else None,
-        status_code=status_code,
-        notice=notice,
+        status_code=outcome.status_code,
+        notice=outcome.notice,
         notice_for=_BLOCK,
+        page=page,
     )
 
 
@@ -194,29 +212,16 @@ async def change_level(
     stafettlogg_id = checked_stafettlogg_id(stafettlogg_id)
     current = await _current_level(state, viewer, stafettlogg_id)
     form = check_level_form(await request.form(), current)
-    status_code, notice = 422, None
-    if form.ok:
+
+    async def change() -> str:
         level = int(form.values["level"])
-        try:
-            await _service(state).change_level(
-                viewer, stafettlogg_id, current, level, form.values["reason"]
-            )
-            status_code, notice = 200, f"Nivået er endret til {level}."
-            form = FormState()
-        except NoEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal(error)
-    return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="level",
-        form=form,
-        status_code=status_code,
-        notice=notice,
-    )
+        await _service(state).change_level(
+            viewer, stafettlogg_id, current, level, form.values["reason"]
+        )
+        return f"Nivået er endret til {level}."
+
+    outcome = await run_form_action(form, change, refusal=_refusal, no_key=_NO_KEY)
+    return await _answer(request, state, viewer, stafettlogg_id, form_name="level", outcome=outcome)
 
 
 @post("/stafettlogger/{stafettlogg_id:str}/stafettpinnen", name="propose_handover")
@@ -228,35 +233,31 @@ async def propose_handover(
     page = await state.stafettlogger.page(viewer, stafettlogg_id)
     candidates = dict(page.lifecycle.handover_candidates)
     form = check_handover_form(await request.form(), set(candidates))
-    status_code, notice = 422, None
-    if form.ok:
+
+    async def propose() -> str:
         subject = form.values["to_subject"]
-        try:
-            await _service(state).propose_handover(
-                viewer, stafettlogg_id, subject, form.values["handover_note"]
+        await _service(state).propose_handover(
+            viewer, stafettlogg_id, subject, form.values["handover_note"]
+        )
+        return f"{candidates[subject]} er foreslått som ny stafettholder."
+
+    def refusal(error: LoggError) -> Refusal:
+        if error.status == 400:
+            return Refusal(
+                "Denne personen kan ikke være stafettholder. Velg en ansatt.", 422, "to_subject"
             )
-            status_code = 200
-            notice = f"{candidates[subject]} er foreslått som ny stafettholder."
-            form = FormState()
-        except NoEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            if error.status == 400:
-                form.errors["to_subject"], status_code = (
-                    "Denne personen kan ikke være stafettholder. Velg en ansatt.",
-                    422,
-                )
-            else:
-                form.errors["_form"], status_code = _refusal(error)
+        return _refusal(error)
+
+    unchanged = page if not form.ok else None  # the form is refused before anything is written
+    outcome = await run_form_action(form, propose, refusal=refusal, no_key=_NO_KEY)
     return await _answer(
         request,
         state,
         viewer,
         stafettlogg_id,
         form_name="handover",
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        outcome=outcome,
+        page=unchanged,
     )
 
 
@@ -268,27 +269,18 @@ async def accept_handover(
     stafettlogg_id = checked_stafettlogg_id(stafettlogg_id)
     raw = (await request.form()).get("handover_id", "")
     form = FormState(values={"handover_id": raw if isinstance(raw, str) else ""})
-    status_code = 200
-    if not form.values["handover_id"] or len(form.values["handover_id"]) > 64:
-        form.errors["_form"], status_code = "Forslaget finnes ikke lenger. Last inn siden.", 422
-    else:
-        try:
-            await _service(state).accept_handover(
-                viewer, stafettlogg_id, form.values["handover_id"]
-            )
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal(error)
-            if error.status == 409:
-                form.errors["_form"] = "Forslaget er trukket tilbake eller erstattet."
+    handover_id = form.values["handover_id"]
+    if not handover_id or len(handover_id) > 64:
+        form.errors["_form"] = "Forslaget finnes ikke lenger. Last inn siden."
+
+    async def accept() -> None:
+        await _service(state).accept_handover(viewer, stafettlogg_id, handover_id)
+
+    outcome = await run_form_action(
+        form, accept, refusal=_refusal_on_conflict("Forslaget er trukket tilbake eller erstattet.")
+    )
     return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="accept",
-        form=form,
-        status_code=status_code,
-        reload=True,
+        request, state, viewer, stafettlogg_id, form_name="accept", outcome=outcome, reload=True
     )
 
 
@@ -312,8 +304,8 @@ async def remove_participant(
             viewer,
             stafettlogg_id,
             form_name="remove",
-            form=form,
-            status_code=422,
+            outcome=FormOutcome(form, 422),
+            page=page,
         )
     if confirm != "ja":  # the confirm step: ask before anything changes
         form.values.update(confirm_step="ja", name=removable[key])
@@ -324,26 +316,22 @@ async def remove_participant(
             stafettlogg_id,
             forms={"remove": form},
             block=_BLOCK if is_htmx(request) else None,
+            page=page,
         )
     kind, principal_id = key.split(":", 1)
-    status_code = 200
-    try:
+
+    async def remove() -> None:
         await _service(state).remove_participant(viewer, stafettlogg_id, kind, principal_id)
-    except LoggError as error:
-        form.errors["_form"], status_code = _refusal(error)
-        if error.status == 409:
-            form.errors["_form"] = (
-                "Stafettholderen kan ikke fjernes. Gi stafettpinnen videre først."
-            )
+
+    outcome = await run_form_action(
+        form,
+        remove,
+        refusal=_refusal_on_conflict(
+            "Stafettholderen kan ikke fjernes. Gi stafettpinnen videre først."
+        ),
+    )
     return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="remove",
-        form=form,
-        status_code=status_code,
-        reload=True,
+        request, state, viewer, stafettlogg_id, form_name="remove", outcome=outcome, reload=True
     )
 
 
@@ -354,24 +342,13 @@ async def close_stafettlogg(
     viewer = require_viewer(viewer)
     stafettlogg_id = checked_stafettlogg_id(stafettlogg_id)
     form = check_closing_form(await request.form())
-    status_code = 422
-    if form.ok:
-        try:
-            await _service(state).close(viewer, stafettlogg_id, form.values["closing_note"])
-            status_code = 200
-        except NoEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal(error)
+
+    async def close() -> None:
+        await _service(state).close(viewer, stafettlogg_id, form.values["closing_note"])
+
+    outcome = await run_form_action(form, close, refusal=_refusal, no_key=_NO_KEY)
     return await _answer(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        form_name="closing",
-        form=form,
-        status_code=status_code,
-        reload=True,
+        request, state, viewer, stafettlogg_id, form_name="closing", outcome=outcome, reload=True
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from litestar import Request, Response, get, post
@@ -23,6 +24,13 @@ from services.portal.auth_client import AuthClient, AuthRefusedError
 from services.portal.consent import consent_overview, new_consent_id
 from services.portal.entry_form import draft_entry
 from services.portal.errors import NO_ACCESS, error_page
+from services.portal.form_actions import (
+    FormOutcome,
+    FormRefusedError,
+    NoKey,
+    Refusal,
+    run_form_action,
+)
 from services.portal.forms import (
     MAX_CHILD_NAME,
     MAX_TEXT,
@@ -39,6 +47,7 @@ from services.portal.rendering import htmx_target, is_htmx, render
 from services.portal.sealing import Description
 from services.portal.stafettlogger import (
     NoEpochKeyError,
+    StafettloggPage,
     StafettloggService,
     is_cursor,
     is_stafettlogg_id,
@@ -63,9 +72,10 @@ _PAGE_BLOCKS = (
     "entry_form",
     "entry_fields",
 )
-_NO_KEY = (
+_NO_KEY = NoKey(
+    NoEpochKeyError,
     "Du mangler nøkkelen som trengs for å skrive her. "
-    "Be stafettholderen om å legge deg til på nytt."
+    "Be stafettholderen om å legge deg til på nytt.",
 )
 _Req = Request[Any, Any, Any]
 CurrentViewer: TypeAlias = NamedDependency[Viewer | None]  # the logged-in person, or None
@@ -183,15 +193,17 @@ async def _log_page(
     status_code: int = 200,
     notice: str | None = None,
     notice_for: str | None = None,
+    page: StafettloggPage | None = None,
 ) -> Response[Any]:
+    """The log's page. `page`: the page as just loaded with no cursor and no named entries,
+    to show as it is when that is what would be loaded again (nothing written since)."""
     forms = forms or {}
     entry_form = forms.get("entry", FormState())
-    page = await _stafettlogger(state).page(
-        viewer,
-        stafettlogg_id,
-        cursor=_cursor(request),
-        named=named_entries(entry_form.values),  # an older entry it names stays a choice
-    )
+    named = named_entries(entry_form.values)  # an older entry it names stays a choice
+    if page is None or _cursor(request) is not None or named:
+        page = await _stafettlogger(state).page(
+            viewer, stafettlogg_id, cursor=_cursor(request), named=named
+        )
     return render(
         "stafettlogg.html",
         {
@@ -242,14 +254,19 @@ async def stafettlogg(
     )
 
 
-def _refusal_message(error: LoggError, conflict: str) -> tuple[str, int]:
-    if error.status == 403:
-        return NO_ACCESS, 403
-    if error.status == 409:
-        return conflict, 409
-    if error.status == 404:
-        raise error
-    return "Det gikk ikke å lagre. Prøv igjen.", 400
+def _refusal(conflict: str) -> Callable[[LoggError], Refusal]:
+    """logg's refusal of a form on the page, with `conflict` as the message for a 409."""
+
+    def refusal(error: LoggError) -> Refusal:
+        if error.status == 403:
+            return Refusal(NO_ACCESS, 403)
+        if error.status == 409:
+            return Refusal(conflict, 409)
+        if error.status == 404:
+            raise error
+        return Refusal("Det gikk ikke å lagre. Prøv igjen.", 400)
+
+    return refusal
 
 
 async def _after_post(
@@ -260,11 +277,10 @@ async def _after_post(
     block: str,
     *,
     form_name: str,
-    form: FormState,
-    status_code: int,
-    notice: str | None = None,
+    outcome: FormOutcome,
 ) -> Response[Any]:
     """Re-render (with errors and what was typed), or on success go back to the page."""
+    form = outcome.form
     if form.ok and not is_htmx(request):
         return Redirect(path=f"/stafettlogger/{stafettlogg_id}", status_code=HTTP_303_SEE_OTHER)
     return await _log_page(
@@ -274,8 +290,8 @@ async def _after_post(
         stafettlogg_id,
         forms={form_name: form} if not form.ok else None,
         block=block if is_htmx(request) else None,
-        status_code=status_code,
-        notice=notice,
+        status_code=outcome.status_code,
+        notice=outcome.notice,
         notice_for=block,
     )
 
@@ -290,27 +306,19 @@ async def write_entry(
     posted = await request.form()
     choices = await service.entry_choices(viewer, stafettlogg_id, named=named_entries(posted))
     form = check_entry_form(posted, choices)
-    status_code = 422
-    if form.ok:
-        try:
-            await service.write_draft(viewer, stafettlogg_id, draft_entry(form, choices))
-            status_code = 200
-        except NoEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal_message(
-                error, "Oppføringen kunne ikke lagres. Prøv igjen."
-            )
+
+    async def write() -> str:
+        await service.write_draft(viewer, stafettlogg_id, draft_entry(form, choices))
+        return "Oppføringen er lagret."
+
+    outcome = await run_form_action(
+        form,
+        write,
+        refusal=_refusal("Oppføringen kunne ikke lagres. Prøv igjen."),
+        no_key=_NO_KEY,
+    )
     return await _after_post(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        "entries",
-        form_name="entry",
-        form=form,
-        status_code=status_code,
-        notice="Oppføringen er lagret." if form.ok else None,
+        request, state, viewer, stafettlogg_id, "entries", form_name="entry", outcome=outcome
     )
 
 
@@ -321,26 +329,31 @@ async def add_guardian(
     viewer = _require(viewer)
     stafettlogg_id = _checked_id(stafettlogg_id)
     form = check_guardian_form(await request.form())
-    status_code, notice = 422, None
-    if form.ok:
+
+    async def add() -> str:
         pid = form.values["pid"].replace(" ", "")
         try:
             name = await _stafettlogger(state).add_guardian(viewer, stafettlogg_id, pid)
-            status_code, notice = 200, f"{name} er lagt til som foresatt."
-            form = FormState()
         except AuthRefusedError as error:
-            status_code = 422 if error.status in {400, 404} else 403
-            form.errors["pid"] = (
-                "Fødselsnummeret er ikke gyldig. Sjekk at alle de 11 sifrene er riktige."
-                if status_code == 422
-                else "Bare ansatte kan legge til foresatte."
-            )
-        except NoEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal_message(
-                error, "Denne personen er allerede med i stafettloggen."
-            )
+            if error.status in {400, 404}:
+                raise FormRefusedError(
+                    Refusal(
+                        "Fødselsnummeret er ikke gyldig. Sjekk at alle de 11 sifrene er riktige.",
+                        422,
+                        "pid",
+                    )
+                ) from error
+            raise FormRefusedError(
+                Refusal("Bare ansatte kan legge til foresatte.", 403, "pid")
+            ) from error
+        return f"{name} er lagt til som foresatt."
+
+    outcome = await run_form_action(
+        form,
+        add,
+        refusal=_refusal("Denne personen er allerede med i stafettloggen."),
+        no_key=_NO_KEY,
+    )
     return await _after_post(
         request,
         state,
@@ -348,9 +361,7 @@ async def add_guardian(
         stafettlogg_id,
         "participants",
         form_name="guardian",
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        outcome=outcome,
     )
 
 
@@ -362,29 +373,24 @@ async def add_service(
     stafettlogg_id = _checked_id(stafettlogg_id)
     service = _stafettlogger(state)
     form = check_service_form(await request.form(), await service.service_ids(viewer))
-    status_code, notice = 422, None
-    if form.ok:
+
+    async def add() -> str:
         try:
             name = await service.add_service(viewer, stafettlogg_id, form.values["service_id"])
-            status_code, notice = 200, f"{name} er lagt til."
-        except LookupError:
-            form.errors["service_id"] = "Velg en tjeneste fra listen."
-        except NoEpochKeyError:
-            form.errors["_form"], status_code = _NO_KEY, 409
-        except LoggError as error:
-            form.errors["_form"], status_code = _refusal_message(
-                error, "Tjenesten er allerede med i stafettloggen."
-            )
+        except LookupError as error:
+            raise FormRefusedError(
+                Refusal("Velg en tjeneste fra listen.", 422, "service_id")
+            ) from error
+        return f"{name} er lagt til."
+
+    outcome = await run_form_action(
+        form,
+        add,
+        refusal=_refusal("Tjenesten er allerede med i stafettloggen."),
+        no_key=_NO_KEY,
+    )
     return await _after_post(
-        request,
-        state,
-        viewer,
-        stafettlogg_id,
-        "participants",
-        form_name="service",
-        form=form,
-        status_code=status_code,
-        notice=notice,
+        request, state, viewer, stafettlogg_id, "participants", form_name="service", outcome=outcome
     )
 
 
