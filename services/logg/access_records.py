@@ -13,7 +13,7 @@ from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.audit import AccessHeadSigner
 from services.logg.guard import authorize
 from services.logg.models import AccessRecordRow
-from services.logg.paging import decode_cursor, encode_cursor
+from services.logg.paging import cut_page, decode_cursor
 from shared.tokens import ServiceClaims
 from shared.wire import AccessRecordPage, AccessRecordView, SignedAccessHead
 
@@ -36,8 +36,7 @@ async def page_access_records(
     rows = await models.access_records_page(
         session, stafettlogg_id, before_seq=before_seq, limit=limit + 1
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
+    page, next_cursor = cut_page(rows, limit, lambda row: row.seq)
     return AccessRecordPage(items=[_view(row) for row in page], next_cursor=next_cursor)
 
 

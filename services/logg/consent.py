@@ -26,7 +26,7 @@ from services.logg.authentication import sign_key_of
 from services.logg.epochs import participant_left
 from services.logg.guard import authorize, record_replay
 from services.logg.models import ConsentRow, ConsentScanRow, StafettloggRow
-from services.logg.paging import decode_cursor, encode_cursor
+from services.logg.paging import cut_page, decode_cursor
 from services.logg.sealing import check_envelope, decode_sealed, encode_sealed
 from shared.crypto.envelope import SealedEnvelope
 from shared.problems import ProblemError
@@ -272,8 +272,7 @@ async def page_consents(
     rows = await models.consents_page(
         session, stafettlogg_id, before_seq=before_seq, limit=limit + 1
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
+    page, next_cursor = cut_page(rows, limit, lambda row: row.seq)
     return ConsentPage(items=[consent_view(row) for row in page], next_cursor=next_cursor)
 
 

@@ -28,7 +28,7 @@ from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.authentication import sign_key_of
 from services.logg.guard import authorize, record_replay
 from services.logg.models import Base, EntryRow, StafettloggRow
-from services.logg.paging import decode_cursor, encode_cursor
+from services.logg.paging import cut_page, decode_cursor
 from services.logg.sealing import check_envelope, decode_sealed, encode_sealed
 from shared.crypto.envelope import SealedEnvelope
 from shared.problems import ProblemError
@@ -248,8 +248,7 @@ async def page_entries(
         ids=ids,
     )
     await session.commit()
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
+    page, next_cursor = cut_page(rows, limit, lambda row: row.seq)
     return EntryPage(items=[entry_view(row) for row in page], next_cursor=next_cursor)
 
 

@@ -21,7 +21,7 @@ from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.entries import stage_entry
 from services.logg.guard import authorize, record_replay
 from services.logg.models import LevelChangeRow, StafettloggRow
-from services.logg.paging import decode_cursor, encode_cursor
+from services.logg.paging import cut_page, decode_cursor
 from services.logg.sealing import encode_sealed
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
@@ -152,8 +152,7 @@ async def page_level_changes(
     rows = await models.level_changes_page(
         session, stafettlogg_id, before_seq=before_seq, limit=limit + 1
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
+    page, next_cursor = cut_page(rows, limit, lambda row: row.seq)
     return LevelChangePage(items=[level_change_view(r) for r in page], next_cursor=next_cursor)
 
 

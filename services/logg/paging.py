@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, TypeVar
 
 from litestar.params import Parameter
 
 from shared.problems import ProblemError
 from shared.wire import MAX_PAGE
 
-__all__ = ["DEFAULT_PAGE", "Cursor", "Limit", "decode_cursor", "encode_cursor"]
+__all__ = ["DEFAULT_PAGE", "Cursor", "Limit", "cut_page", "decode_cursor", "encode_cursor"]
 
 DEFAULT_PAGE = 20
 _CURSOR_PREFIX = "s1:"
@@ -29,6 +30,19 @@ Cursor = Annotated[
         description="The `next_cursor` of the previous page; omit for the newest items",
     ),
 ]
+
+
+_Row = TypeVar("_Row")
+
+
+def cut_page(
+    rows: Sequence[_Row], limit: int, position: Callable[[_Row], int]
+) -> tuple[list[_Row], str | None]:
+    """Cut `limit` rows from a query that fetched `limit + 1`: the extra row only says that
+    there is a next page, whose cursor names the last row kept."""
+    page = list(rows[:limit])
+    next_cursor = encode_cursor(position(page[-1])) if len(rows) > limit and page else None
+    return page, next_cursor
 
 
 def encode_cursor(seq: int) -> str:

@@ -28,7 +28,7 @@ from services.logg.models import (
     Principal,
     StafettloggRow,
 )
-from services.logg.paging import decode_cursor, encode_cursor
+from services.logg.paging import cut_page, decode_cursor
 from services.logg.sealing import check_envelope, decode_sealed, encode_sealed
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
@@ -220,8 +220,7 @@ async def list_stafettlogger(
         limit=limit + 1,
         consent_required=policy.consent_required and claims.role == "staff",
     )
-    page = list(rows[:limit])
-    next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit and page else None
+    page, next_cursor = cut_page(rows, limit, lambda row: row.seq)
     return StafettloggPage(items=await _views(session, page, principal), next_cursor=next_cursor)
 
 
@@ -299,8 +298,7 @@ async def page_participants(
     rows = await models.participants_page(
         session, stafettlogg_id, after_id=after_id, limit=limit + 1
     )
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].id) if len(rows) > limit and page else None
+    page, next_cursor = cut_page(rows, limit, lambda row: row.id)
     return ParticipantPage(items=[_participant_view(row) for row in page], next_cursor=next_cursor)
 
 
