@@ -20,6 +20,8 @@ from services.portal.admin import ADMIN_ROUTES
 from services.portal.auth_client import AuthClient
 from services.portal.consent_routes import CONSENT_ROUTES
 from services.portal.errors import portal_exception_handlers
+from services.portal.i18n import install as install_i18n
+from services.portal.i18n import load_translations
 from services.portal.lifecycle import LIFECYCLE_ROUTES
 from services.portal.logg_client import LoggClient
 from services.portal.routes import ROUTES, provide_viewer
@@ -59,8 +61,11 @@ def create_app(
             app.state.stafettlogger = StafettloggService(auth, logg)
             yield
 
+    translations = load_translations()
+
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.globals["auth_url"] = settings.auth_url
+        install_i18n(engine.engine, translations)
 
     return Litestar(
         route_handlers=[
@@ -73,7 +78,7 @@ def create_app(
         ],
         dependencies={"viewer": Provide(provide_viewer)},
         lifespan=[clients],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "translations": translations}),
         template_config=TemplateConfig(
             directory=_HERE / "templates",
             engine=JinjaTemplateEngine,
