@@ -9,10 +9,10 @@ BENCH_DB    ?= sqlite
 BENCH_ARGS  ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test demo lint typecheck unit bench clean
+.PHONY: help run test demo lint typecheck unit bench i18n clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Stafettlogg needs Python 3.11 or newer (set PYTHON=...)")'
@@ -53,6 +53,13 @@ test: lint typecheck ## the whole test suite: lint, types, unit, integration and
 
 bench: $(RUNTIME_STAMP) ## load-test logg over HTTP with wrk against a bare floor app, ~4 min (BENCH_DB=postgres, BENCH_ARGS=--seconds 3)
 	$(BIN)/python -m bench --db $(BENCH_DB) $(BENCH_ARGS)
+
+i18n: $(RUNTIME_STAMP) ## extract the portal's messages and update the nynorsk and English catalogues
+	$(BIN)/pybabel -q extract -F services/portal/babel.cfg -k N_ --no-location --sort-output \
+		--project=stafettlogg --copyright-holder=stafettlogg \
+		-o services/portal/locale/messages.pot services/portal
+	$(BIN)/pybabel -q update -i services/portal/locale/messages.pot -d services/portal/locale \
+		--no-fuzzy-matching --ignore-obsolete
 
 clean: ## remove local data (./var) and test artefacts
 	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache

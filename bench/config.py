@@ -25,6 +25,7 @@ class BenchConfig:
     page: int = 10  # entries per first-page read
     crypto_page: int = 50
     profile: bool = False
+    replay_redis_url: str | None = None  # logg's replay cache in Redis instead of its default
     server_cpu: int = 0
     load_cpu: int = 1
 
@@ -53,6 +54,11 @@ class BenchConfig:
         parser.add_argument(
             "--profile", action="store_true", help="then sample logg with py-spy under load"
         )
+        parser.add_argument(
+            "--replay-redis",
+            default=os.environ.get("STAFETT_BENCH_REPLAY_REDIS_URL") or None,
+            help="run logg with its token replay cache in this Redis (redis://127.0.0.1/...)",
+        )
         args = parser.parse_args(argv)
         if not 1 <= args.rounds <= 9 or not 1 <= args.seconds <= 60:
             parser.error("rounds must be 1 to 9 and seconds 1 to 60")
@@ -68,6 +74,7 @@ class BenchConfig:
             big_entries=args.big,
             page=args.page,
             profile=args.profile,
+            replay_redis_url=args.replay_redis,
             server_cpu=server_cpu,
             load_cpu=load_cpu,
         )

@@ -6,6 +6,7 @@ import os
 import statistics
 from collections.abc import Callable
 
+from bench.removal import removal_verdicts
 from bench.runner import BenchResults
 from bench.scenarios import Scenario
 from bench.wrk import WrkResult
@@ -32,7 +33,9 @@ def _verdict(ok: bool) -> str:
 def render(results: BenchResults) -> str:
     config = results.config
     lines = [
-        f"stafettlogg bench: {config.database}, {config.rounds} interleaved rounds of "
+        f"stafettlogg bench: {config.database}"
+        f"{' (replay cache in Redis)' if config.replay_redis_url else ''}, "
+        f"{config.rounds} interleaved rounds of "
         f"{config.seconds:g} s per cell, medians; server on CPU {config.server_cpu}, "
         f"wrk on CPU {config.load_cpu}; page = {config.page} entries",
         "load average (1 min) at start / end: "
@@ -47,7 +50,15 @@ def render(results: BenchResults) -> str:
         p99 = _median(runs, lambda run: run.p99_us / 1000)
         spread = "/".join(f"{run.per_second:.0f}" for run in runs)
         bad = sum(not run.valid for run in runs)
-        flag = f"  {bad} INVALID (non-2xx or socket errors or replayed tokens)" if bad else ""
+        flag = ""
+        if bad:
+            non_2xx = sum(run.non_2xx for run in runs)
+            sockets = sum(run.socket_errors for run in runs)
+            wraps = sum(run.wraps for run in runs)
+            flag = (
+                f"  {bad} INVALID ({non_2xx} non-2xx, {sockets} socket errors, "
+                f"{wraps} replayed-token wraps)"
+            )
         lines.append(
             f"{scenario.label:<40} {scenario.connections:>5} {per_second:>8.0f} {p50:>8.2f} "
             f"{p99:>8.2f}  {spread}{flag}"
@@ -75,6 +86,7 @@ def render(results: BenchResults) -> str:
         lines += [f"    {share:5.1f}%  {name}" for name, share in profile.inclusive]
         lines.append("  innermost frame by package (where the CPU itself goes):")
         lines += [f"    {share:5.1f}%  {name}" for name, share in profile.by_package]
+    lines += removal_verdicts(results.crypto)
     lines.append(f"\nwhole run: {results.wall_seconds:.0f} s")
     return "\n".join(lines)
 

@@ -15,7 +15,9 @@ from bench.config import BenchConfig
 from bench.crypto_costs import CryptoCost, measure_crypto
 from bench.databases import BenchDatabases
 from bench.jwks import JwksServer
+from bench.portal_page import measure_portal_page
 from bench.profile import ProfileSummary, profile_process, summarize
+from bench.removal import measure_removal
 from bench.scenarios import Scenario, all_scenarios
 from bench.seed import seed_entries
 from bench.servers import Server, free_port, start_server
@@ -154,6 +156,8 @@ def run_benchmark(config: BenchConfig, progress: bool = True) -> BenchResults:
             results.peak_rss_mib = {server.name: server.peak_rss_mib() for server in servers}
             _say(progress, "measuring crypto costs")
             results.crypto = bench.crypto_costs()
+            results.crypto += measure_removal(bench.logg, logg_url)
+            results.crypto += measure_portal_page(bench.logg)
             if config.profile:
                 for scenario in scenarios:
                     wanted = scenario.system == "logg" and scenario.size == config.big_entries
@@ -189,6 +193,8 @@ def _start_servers(
         "STAFETT_LOGG_URL": f"http://127.0.0.1:{logg_port}",
         "STAFETT_LOG_LEVEL": "warning",
     }
+    if config.replay_redis_url:
+        logg_env["STAFETT_LOGG_REPLAY_REDIS_URL"] = config.replay_redis_url
     floor_env = {"STAFETT_BENCH_FLOOR_DATABASE_URL": floor_url}
     servers = [
         start_server(

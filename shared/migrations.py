@@ -25,7 +25,7 @@ def upgrade_to_head(database_url: str, migrations_dir: Path) -> None:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    command.upgrade(config, "heads")
+    command.upgrade(config, "head")
 
 
 def run_migrations_online(target_metadata: MetaData) -> None:

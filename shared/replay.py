@@ -168,6 +168,7 @@ class SqlReplayCache:
         self._namespace = namespace
         self._clock = clock
         self._insert = sqlite.insert if engine.dialect.name == "sqlite" else postgresql.insert
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._next_purge = 0.0
 
     async def first_use(self, jti: str, expires_at: int) -> bool:
@@ -182,7 +183,9 @@ class SqlReplayCache:
             .returning(self._table.c.jti_hash)
         )
         try:
-            async with self._engine.begin() as connection:
+            # One statement in autocommit: the INSERT commits on its own (as durably as in a
+            # transaction), without the BEGIN and COMMIT round trips of an explicit one.
+            async with self._autocommit.connect() as connection:
                 inserted = (await connection.execute(statement)).first() is not None
             if now >= self._next_purge:
                 self._next_purge = now + _PURGE_INTERVAL

@@ -29,6 +29,8 @@ from shared.replay import ReplayCache
 __all__ = [
     "ACCESS_TOKEN_TYP",
     "MAX_TOKEN_LIFETIME",
+    "NOTIFIER_AUDIENCE",
+    "NOTIFIER_SUBJECT",
     "SERVICE_TOKEN_ALG",
     "TOKEN_LEEWAY",
     "KeySetSource",
@@ -45,6 +47,11 @@ SERVICE_TOKEN_ALG = "Ed25519"  # noqa: S105 - an algorithm name, not a secret
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type (RFC 9068 §2.1), not a secret
 MAX_TOKEN_LIFETIME = 300
 TOKEN_LEEWAY = 30  # seconds of clock skew allowed on exp, nbf and iat
+# auth's e-mail notifier, a system caller: its tokens carry an audience of their own, which only
+# logg's notification feed accepts, and this subject (services.logg.access and .feed,
+# services.auth.notifications).
+NOTIFIER_AUDIENCE = "stafett-logg-notifier"
+NOTIFIER_SUBJECT = "stafett-notifier"
 _MAX_JTI_LENGTH = 128
 # The header auth writes (alg, kid, typ). A token whose header has any other member (crit, b64,
 # jku, x5c, ...) skips the fast path and gets joserfc's full header handling.

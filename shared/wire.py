@@ -29,14 +29,21 @@ __all__ = [
     "ConsentScope",
     "ConsentStatus",
     "ConsentView",
+    "DueMeasurePage",
+    "DueMeasureView",
     "EntryPage",
     "EntryType",
     "EntryView",
     "EpochRecipient",
     "EpochStatus",
+    "ErasureCounts",
+    "ErasureReport",
+    "ErasureRequest",
+    "ErasureScope",
     "HandoverAcceptance",
     "HandoverStatus",
     "HandoverView",
+    "KeptRecord",
     "KeyGrantView",
     "LevelChangePage",
     "LevelChangeRequest",
@@ -46,6 +53,7 @@ __all__ = [
     "NewEpoch",
     "NewHandover",
     "NewKeyGrant",
+    "NewKeyGrants",
     "NewParticipant",
     "NewStafettlogg",
     "ParticipantKind",
@@ -71,6 +79,7 @@ EntryType = Literal[
     "handover",
     "closing_note",
     "correction",
+    "meeting_response",  # an invited participant's answer to a meeting: refers_to the meeting
 ]
 ENTRY_TYPES: tuple[str, ...] = get_args(EntryType)  # what POST .../entries accepts
 # The sealed reason for a change of BTI level: an entry in the timeline, written only through
@@ -203,6 +212,23 @@ class EntryPage(_Strict, frozen=True, forbid_unknown_fields=True):
     next_cursor: str | None = None
 
 
+class DueMeasureView(_Strict, frozen=True, forbid_unknown_fields=True):
+    """A measure whose evaluation date (`entry.due_on`) has passed or is near and that no
+    evaluation refers to yet, in one of the caller's logs (GET /tiltak/forfall)."""
+
+    stafettlogg_id: str
+    entry: EntryView
+
+
+class DueMeasurePage(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Due measures, earliest evaluation date first, with the logs they belong to (each once,
+    with the caller's key grants) so that a reader can open them without another call."""
+
+    items: list[DueMeasureView]
+    stafettlogger: list[StafettloggView]
+    next_cursor: str | None = None
+
+
 class ParticipantPage(_Strict, frozen=True, forbid_unknown_fields=True):
     items: list[ParticipantView]
     next_cursor: str | None = None
@@ -230,6 +256,9 @@ class NewConsent(_Strict, frozen=True, forbid_unknown_fields=True):
     method: ConsentMethod = "portal"
     given_by: Id | None = None
     scan: SealedEnvelope | None = None
+    # May the service read what was written before it got this consent (earlier key epochs)?
+    # False unless the guardian says so (services.logg.consent, docs/crypto.md).
+    history: bool = False
 
 
 class WithdrawalRequest(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -257,6 +286,7 @@ class ConsentView(_Strict, frozen=True, forbid_unknown_fields=True):
     withdrawn_at: datetime | None = None
     withdrawn_by: str | None = None
     withdrawal_method: ConsentMethod | None = None
+    history: bool = False  # the service may read earlier key epochs (NewConsent.history)
 
 
 class ConsentPage(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -360,3 +390,61 @@ class EpochStatus(_Strict, frozen=True, forbid_unknown_fields=True):
     current_epoch: int
     rotation_required: bool
     recipients: list[EpochRecipient]
+
+
+class NewKeyGrants(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Wrap the log's epoch keys for one participant who takes part but holds no grant for
+    them: a service whose consent was given (again) after its grants were deleted. The current
+    epoch always; earlier epochs only if the service's valid consent allows history."""
+
+    recipient_kind: ParticipantKind
+    recipient_id: Id
+    key_grants: Annotated[
+        list[NewKeyGrant], msgspec.Meta(min_length=1, max_length=MAX_EPOCH_GRANTS)
+    ]
+
+
+ErasureScope = Literal["stafettlogg", "entry"]
+ErasureReason = Annotated[str, msgspec.Meta(min_length=10, max_length=500)]
+
+
+class ErasureRequest(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Erase (crypto-shred) a whole closed log, or one entry of a log: an administrator of the
+    municipality, with a reason that is kept (it must not name the child)."""
+
+    reason: ErasureReason
+
+
+class ErasureCounts(_Strict, frozen=True, forbid_unknown_fields=True):
+    """What was destroyed: key grants first, then the rows."""
+
+    key_grants: int = 0
+    entries: int = 0
+    participants: int = 0
+    consents: int = 0
+    consent_scans: int = 0
+    level_changes: int = 0
+    handovers: int = 0
+
+
+class KeptRecord(_Strict, frozen=True, forbid_unknown_fields=True):
+    """One kind of record that was kept, how many, and the rule that keeps it."""
+
+    what: str
+    count: int
+    why: str
+
+
+class ErasureReport(_Strict, frozen=True, forbid_unknown_fields=True):
+    """The erasure of a log or an entry: what was destroyed and what was kept, and why."""
+
+    stafettlogg_id: str
+    scope: ErasureScope
+    erased_at: datetime
+    erased_by: str
+    reason: str
+    deleted: ErasureCounts
+    kept: list[KeptRecord]
+    entry_id: str | None = None
+    stafettlogg_created_at: datetime | None = None
+    stafettlogg_closed_at: datetime | None = None

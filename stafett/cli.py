@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit_commands.add_parser(
         "verify", help="recompute every hash chain and check the signed heads (exit 1 if broken)"
     )
+    audit_commands.add_parser(
+        "erasures", help="list the erased logs and entries: when, by whom, why, what was kept"
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -56,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             migrate_services(args.services or SERVICE_NAMES, os.environ)
             return 0
+        if args.command == "audit" and args.audit_command == "erasures":
+            from stafett.erasures import erasures_command
+
+            return erasures_command(os.environ)
         if args.command == "audit":
             from stafett.audit import verify_command
 
@@ -114,6 +121,7 @@ def _serve(name: str, *, migrate: bool) -> int:
         access_log=access_log,
         server_header=False,
         proxy_headers=False,
+        timeout_graceful_shutdown=5,  # open event streams (live updates) must not hold a stop
         log_level=os.environ.get("STAFETT_LOG_LEVEL", "info").lower(),
     )
     return 0

@@ -133,7 +133,7 @@ def _banner(urls: Mapping[str, str]) -> str:
         + (
             f"{person.title}, {services.get(person.service_id or '', '')} (logg inn som ansatt)"
             if person.kind == "staff"
-            else "foresatt (logg inn med ID-porten)"
+            else f"{person.title or 'foresatt'} (logg inn med ID-porten)"
         )
         for person in SYNTHETIC_PERSONS
     )

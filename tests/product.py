@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +40,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_product(directory: Path) -> Iterator[RunningProduct]:
+def running_product(
+    directory: Path, *, extra_environ: Mapping[str, str] | None = None
+) -> Iterator[RunningProduct]:
     """Start auth, logg and portal on free loopback ports with their own data directory and
-    fresh databases; stop them and drop the databases afterwards."""
+    fresh databases; stop them and drop the databases afterwards. `extra_environ` adds
+    STAFETT_* settings (an SMTP server, say)."""
     databases = TestDatabases(directory)
     data_dir = directory / "var"
     log_dir = directory / "logs"
@@ -69,6 +72,7 @@ def running_product(directory: Path) -> Iterator[RunningProduct]:
         "STAFETT_AUTH_DATABASE_URL": product.auth_database_url,
         "STAFETT_LOGG_DATABASE_URL": product.logg_database_url,
         "STAFETT_LOG_LEVEL": "info",
+        **(extra_environ or {}),
     }
     subprocess.run(
         [sys.executable, "-m", "stafett", "migrate"], env=environ, check=True, timeout=120

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import httpx
 from joserfc.jwk import KeySet, RSAKey
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
@@ -31,6 +34,13 @@ from services.auth.login import (
     logout_done,
 )
 from services.auth.models import Base, UsedAccessTokenRow
+from services.auth.municipality import MunicipalSettingsController, MunicipalSettingsStore
+from services.auth.notifications.feed_client import LoggFeedClient
+from services.auth.notifications.notifier import Notifier
+from services.auth.notifications.routes import NotificationPreferencesController
+from services.auth.notifications.smtp import SmtpMailer
+from services.auth.notifications.store import NotificationStore
+from services.auth.notifications.token import NotifierTokens
 from services.auth.oidc import ProviderConfig, RelyingParty
 from services.auth.ratelimit import build_rate_limiter, rate_limit_hook
 from services.auth.security_headers import auth_header_policy
@@ -60,12 +70,17 @@ def _value(value: Any) -> Provide:
 
 
 def create_app(
-    settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    logg_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Litestar:
     """Build auth. `http_transport` routes the relying party's outgoing HTTP (discovery, PAR,
     token, JWKS) elsewhere, e.g. into this very app in tests; by default it uses the network.
     Raises SettingsError if a secret is missing in production or the test IdP is asked for
-    there. The database must already be migrated (services.auth.database.migrate)."""
+    there. The database must already be migrated (services.auth.database.migrate).
+    `logg_transport` does the same for the notifier's calls to logg's feed (app.state.notifier,
+    None unless STAFETT_SMTP_HOST is set)."""
     if settings.mode is Mode.PRODUCTION and settings.test_idp:
         raise SettingsError("the test identity provider is refused in production mode")
     opened_custody = open_custody(settings)  # checked against the database in start()
@@ -105,6 +120,23 @@ def create_app(
     login_service = LoginService(
         settings, sessionmaker, relying_party, directory, sessions, limiter=rate_limiter
     )
+    notifications = NotificationStore(sessionmaker)
+    notifier: Notifier | None = None
+    logg_http: httpx.AsyncClient | None = None
+    if settings.notifications.enabled:
+        logg_http = httpx.AsyncClient(transport=logg_transport, follow_redirects=False)
+        notifier = Notifier(
+            settings.notifications,
+            portal_url=settings.portal_url,
+            store=notifications,
+            feed=LoggFeedClient(
+                logg_http,
+                logg_url=settings.logg_url,
+                token=NotifierTokens(signing_keys, issuer=settings.auth_url),
+            ),
+            mailer=SmtpMailer(settings.notifications),
+        )
+    notifier_task: asyncio.Task[None] | None = None
 
     route_handlers: list[Any] = [
         login,
@@ -119,6 +151,8 @@ def create_app(
         healthz,
         DirectoryController,
         DirectoryAdminController,
+        NotificationPreferencesController,
+        MunicipalSettingsController,
     ]
     dependencies = {
         "settings": _value(settings),
@@ -129,6 +163,8 @@ def create_app(
         "token_issuer": _value(token_issuer),
         "clients": _value(clients),
         "login_service": _value(login_service),
+        "notifications": _value(notifications),
+        "municipal_settings": _value(MunicipalSettingsStore(sessionmaker)),
         "auth_verifier": _value(token_issuer.verifier(AUTH_AUDIENCE, replay_cache=replay_cache)),
         "caller": Provide(bearer_claims),
     }
@@ -142,8 +178,17 @@ def create_app(
         await token_issuer.load_keys()
         if settings.mode is Mode.LOCAL:
             await directory.seed_local_directory()
+        if notifier is not None:
+            nonlocal notifier_task
+            notifier_task = asyncio.create_task(notifier.run_forever())
 
     async def stop() -> None:
+        if notifier_task is not None:
+            notifier_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifier_task
+        if logg_http is not None:
+            await logg_http.aclose()
         await http.aclose()
         await sessions.close()
         await rate_limiter.close()
@@ -159,6 +204,7 @@ def create_app(
         before_send=[security_headers_hook(auth_header_policy(settings))],
         template_config=TemplateConfig(directory=_TEMPLATES, engine=JinjaTemplateEngine),
         request_max_body_size=MAX_REQUEST_BODY,
+        state=State({"notifier": notifier}),
     )
 
 

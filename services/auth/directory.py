@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth import models
-from services.auth.custody import KeyCustody, owner_aad
+from services.auth.custody import BlockingKek, KeyCustody, as_custody, owner_aad
 from services.auth.test_idp.persons import SYNTHETIC_PERSONS, SYNTHETIC_SERVICE_UNITS
 from services.auth.tokens import Caller
 from shared.crypto.keys import ParticipantKeys, generate_participant_keys
@@ -118,36 +118,40 @@ class DirectoryService:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        custody: KeyCustody,
+        custody: KeyCustody | BlockingKek,
         pid_hmac_key: bytes,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._custody = custody
+        self._custody = as_custody(custody)
         self._pid_hmac_key = pid_hmac_key
 
     def pid_hmac(self, pid: str) -> str:
         """The keyed hash under which a fødselsnummer is stored; the pid itself never is."""
         return hmac.new(self._pid_hmac_key, pid.encode("ascii"), hashlib.sha256).hexdigest()
 
-    def _new_keys(self, owner_kind: str, owner_id: str) -> _Seal:
+    async def _new_keys(self, owner_kind: str, owner_id: str) -> _Seal:
         keys = generate_participant_keys()
         public = keys.public()
-        sealed = self._custody.seal(keys.to_bytes(), owner_aad(owner_kind, owner_id))
+        sealed = await self._custody.seal(keys.to_bytes(), owner_aad(owner_kind, owner_id))
         return _Seal(public.hpke_public, public.sign_public, sealed)
 
-    def person_keys(self, person: models.PersonRow) -> ParticipantKeys:
+    async def person_keys(self, person: models.PersonRow) -> ParticipantKeys:
         """Unseal a person's private keys (raises CustodyError if they are not authentic)."""
-        raw = self._custody.unseal(person.sealed_private_keys, owner_aad("person", person.subject))
+        raw = await self._custody.unseal(
+            person.sealed_private_keys, owner_aad("person", person.subject)
+        )
         return ParticipantKeys.from_bytes(raw)
 
-    def service_keys(self, unit: models.ServiceUnitRow) -> ParticipantKeys:
+    async def service_keys(self, unit: models.ServiceUnitRow) -> ParticipantKeys:
         """Unseal a service unit's private keys (raises CustodyError if not authentic)."""
-        raw = self._custody.unseal(unit.sealed_private_keys, owner_aad("service", unit.id))
+        raw = await self._custody.unseal(unit.sealed_private_keys, owner_aad("service", unit.id))
         return ParticipantKeys.from_bytes(raw)
 
-    def new_service_unit_row(self, service_id: str, name: str, now: int) -> models.ServiceUnitRow:
+    async def new_service_unit_row(
+        self, service_id: str, name: str, now: int
+    ) -> models.ServiceUnitRow:
         """A unit row with fresh participant keys, sealed under the KEK (not yet stored)."""
-        seal = self._new_keys("service", service_id)
+        seal = await self._new_keys("service", service_id)
         return models.ServiceUnitRow(
             id=service_id,
             name=name,
@@ -157,10 +161,10 @@ class DirectoryService:
             created_at=now,
         )
 
-    def new_person_row(self, pid: str, name: str, kind: str, now: int) -> models.PersonRow:
+    async def new_person_row(self, pid: str, name: str, kind: str, now: int) -> models.PersonRow:
         """A person row under a fresh subject with fresh sealed keys (not yet stored)."""
         subject = "p_" + secrets.token_urlsafe(16)
-        seal = self._new_keys("person", subject)
+        seal = await self._new_keys("person", subject)
         return models.PersonRow(
             subject=subject,
             pid_hmac=self.pid_hmac(pid),
@@ -179,7 +183,7 @@ class DirectoryService:
         async with self._sessionmaker() as db:
             if await models.get_service_unit(db, service_id) is not None:
                 return
-            db.add(self.new_service_unit_row(service_id, name, int(time.time())))
+            db.add(await self.new_service_unit_row(service_id, name, int(time.time())))
             try:
                 await db.commit()
             except IntegrityError:  # another process created it at the same moment
@@ -193,7 +197,7 @@ class DirectoryService:
             if await models.find_person_by_pid_hmac(db, self.pid_hmac(pid)) is not None:
                 return
             now = int(time.time())
-            person = self.new_person_row(pid, name, "staff", now)
+            person = await self.new_person_row(pid, name, "staff", now)
             person.admin = admin
             db.add(person)
             try:
@@ -220,7 +224,7 @@ class DirectoryService:
             existing = await models.find_person_by_pid_hmac(db, pid_hmac)
             if existing is not None:
                 return existing
-            person = self.new_person_row(pid, name, kind, int(time.time()))
+            person = await self.new_person_row(pid, name, kind, int(time.time()))
             db.add(person)
             try:
                 await db.commit()

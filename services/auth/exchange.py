@@ -319,7 +319,7 @@ async def act_for_service(
             )
         subject_token = form["subject_token"]
         switched = await sessions.act_for_service(
-            subject_token, unit.id, directory.service_keys(unit)
+            subject_token, unit.id, await directory.service_keys(unit)
         )
         if switched is None:
             raise _OAuthError(401, "invalid_grant", "the session is unknown or expired")

@@ -25,6 +25,7 @@ from services.auth import models
 from services.auth.csrf import request_is_from_allowed_origin
 from services.auth.directory import DirectoryService, NotInStaffDirectoryError
 from services.auth.oidc import (
+    UI_LOCALES,
     ClientAuthMethod,
     LoginError,
     LoginKind,
@@ -56,6 +57,7 @@ _SID = re.compile(r"^[\x21-\x7e]{1,255}$")
 _MESSAGES: dict[str, tuple[int, str]] = {
     "kind": (400, "Ukjent innloggingstype. Velg innlogging for foresatte eller for ansatte."),
     "next": (400, "Adressen du skulle sendes tilbake til, er ikke gyldig."),
+    "ui_locales": (400, "Ukjent språk. Velg bokmål, nynorsk eller engelsk."),
     "state": (400, "Vi kunne ikke knytte svaret til innloggingen din. Start innloggingen på nytt."),
     "expired": (400, "Innloggingen tok for lang tid eller er allerede fullført. Prøv igjen."),
     "cancelled": (400, "Innloggingen ble avbrutt."),
@@ -159,9 +161,12 @@ class LoginService:
         self._directory = directory
         self._sessions = sessions
 
-    async def start(self, kind: LoginKind, next_path: str) -> tuple[str, str]:
-        """Begin a login; returns (authorization URL, state for the browser's cookie)."""
-        start = await self._rp.begin(kind)
+    async def start(
+        self, kind: LoginKind, next_path: str, ui_locales: str | None = None
+    ) -> tuple[str, str]:
+        """Begin a login; returns (authorization URL, state for the browser's cookie).
+        `ui_locales` (nb, nn or en) is the language of the provider's login page."""
+        start = await self._rp.begin(kind, ui_locales=ui_locales)
         async with self._sessionmaker() as db:
             db.add(
                 models.LoginAttemptRow(
@@ -226,8 +231,10 @@ class LoginService:
                 acr=claims.acr,
                 idp_issuer=provider.issuer,
                 idp_sid=claims.sid,
-                person_keys=self._directory.person_keys(person),
-                service_keys=self._directory.service_keys(unit) if unit is not None else None,
+                person_keys=await self._directory.person_keys(person),
+                service_keys=(
+                    await self._directory.service_keys(unit) if unit is not None else None
+                ),
                 id_token=identity.id_token,
             ),
             replacing=old_cookie,
@@ -329,16 +336,19 @@ def _delete_cookie(response: Response[Any], settings: Settings, name: str) -> No
 async def login(
     request: Request[Any, Any, Any], settings: AuthSettings, login_service: Login
 ) -> Response[Any]:
-    """Start a login: `?kind=guardian|staff&next=/relative/path`."""
+    """Start a login: `?kind=guardian|staff&next=/relative/path&ui_locales=nb|nn|en`."""
     kind = request.query_params.get("kind")
     next_path = request.query_params.get("next", "/")
+    ui_locales = request.query_params.get("ui_locales")
     if kind not in ("guardian", "staff"):
         return error_page("kind", settings)
     if not is_safe_next_path(next_path):
         return error_page("next", settings)
+    if ui_locales is not None and ui_locales not in UI_LOCALES:
+        return error_page("ui_locales", settings)
     login_kind: Literal["guardian", "staff"] = "guardian" if kind == "guardian" else "staff"
     try:
-        url, state = await login_service.start(login_kind, next_path)
+        url, state = await login_service.start(login_kind, next_path, ui_locales)
     except LoginError as error:
         _log.warning("login could not start: %s", error)
         return error_page(error.reason, settings)

@@ -37,6 +37,7 @@ __all__ = [
     "CLIENT_ASSERTION_LIFETIME",
     "CLIENT_ASSERTION_TYPE",
     "ID_TOKEN_ALGS",
+    "UI_LOCALES",
     "ClientAuthMethod",
     "IdTokenClaims",
     "LoginError",
@@ -53,6 +54,9 @@ __all__ = [
 
 LoginKind = Literal["guardian", "staff"]
 ClientAuthMethod = Literal["private_key_jwt", "client_secret_basic"]
+# The login page's languages we ask for (`ui_locales`). ID-porten takes nb, nn, en and se
+# (docs.digdir.no, /authorize); the portal has no Sami catalogue, so se is not offered.
+UI_LOCALES = ("nb", "nn", "en")
 ID_TOKEN_ALGS = ["RS256"]  # ID-porten and Ansattporten sign ID tokens with RS256 only
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ASSERTION_LIFETIME = 60  # seconds; ID-porten accepts at most 120
@@ -373,10 +377,13 @@ class RelyingParty:
             "client_assertion": assertion,
         }, {}
 
-    async def begin(self, kind: LoginKind) -> LoginStart:
+    async def begin(self, kind: LoginKind, *, ui_locales: str | None = None) -> LoginStart:
         """Prepare an authorization request for a login of `kind`: pushed (RFC 9126) when the
         provider's discovery offers PAR, else as query parameters. Each call draws a fresh
-        state, nonce and PKCE verifier (256 bits or more each)."""
+        state, nonce and PKCE verifier (256 bits or more each). `ui_locales` is the language
+        of the provider's login page (one of `UI_LOCALES`; the configured one when None)."""
+        if ui_locales is not None and ui_locales not in UI_LOCALES:
+            raise ValueError("ui_locales must be one of " + ", ".join(UI_LOCALES))
         provider = self._providers[kind]
         metadata = await self.metadata(provider.issuer)
         state, nonce, code_verifier = generate_token(43), generate_token(43), generate_token(64)
@@ -390,7 +397,7 @@ class RelyingParty:
             "code_challenge": create_s256_code_challenge(code_verifier),
             "code_challenge_method": "S256",
             "acr_values": provider.required_acr,
-            "ui_locales": self._ui_locales,
+            "ui_locales": ui_locales or self._ui_locales,
         }
         if metadata.pushed_authorization_request_endpoint:
             try:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from services.auth.notifications.settings import NotificationSettings
 from services.auth.oidc import ACR_LEVELS
 from shared.keyfiles import public_path_for
 from shared.settings import Mode, SettingsError, env_bool, env_int, env_str
@@ -110,6 +111,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_token_per_account_per_minute: int = 600
     trusted_proxies: tuple[str, ...] = ()
     frame_ancestors_logout: tuple[str, ...] = DEFAULT_FRAME_ANCESTORS_LOGOUT
+    # E-mail notifications and reminders (services.auth.notifications): off without a host.
+    notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
 
     def __post_init__(self) -> None:
         if self.mode is Mode.PRODUCTION and self.test_idp:
@@ -159,6 +162,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("STAFETT_TOKEN_KEY_ROTATION_HOURS must be between 1 and 8784")
         _check_hardening(self)
         _check_kek(self)
+        self.notifications.check(self.mode)
 
     @property
     def test_idp_issuer(self) -> str:
@@ -264,6 +268,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             token_key_rotation_hours=env_int(environ, "STAFETT_TOKEN_KEY_ROTATION_HOURS", 24),
             **_hardening_from_env(environ),
+            notifications=NotificationSettings.from_env(environ, mode),
         )
 
 

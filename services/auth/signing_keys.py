@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.auth import models
-from services.auth.custody import KeyCustody, owner_aad
+from services.auth.custody import BlockingKek, KeyCustody, as_custody, owner_aad
 from services.auth.custody.startup import open_custody
 from services.auth.settings import Settings
 from shared.db import create_engine
@@ -101,7 +101,7 @@ class SigningKeyRing:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        custody: KeyCustody,
+        custody: KeyCustody | BlockingKek,
         *,
         rotation_seconds: int,
         clock: Callable[[], float] = time.time,
@@ -109,7 +109,7 @@ class SigningKeyRing:
         if rotation_seconds <= PUBLISH_AHEAD_SECONDS + RETIRE_AFTER_SECONDS:
             raise ValueError("keys must sign longer than a rotation's overlap lasts")
         self._sessionmaker = sessionmaker
-        self._custody = custody
+        self._custody = as_custody(custody)
         self._rotation_seconds = rotation_seconds
         self._clock = clock
         self._keys: list[SigningKeyInfo] = []
@@ -186,7 +186,7 @@ class SigningKeyRing:
                 models.SigningKeyRow(
                     kid=kid,
                     public_jwk=json.dumps(key.as_dict(private=False)),
-                    sealed_private_key=self._custody.seal(
+                    sealed_private_key=await self._custody.seal(
                         json.dumps(key.as_dict(private=True)).encode(), owner_aad("signing", kid)
                     ),
                     created_at=now,
@@ -228,7 +228,7 @@ class SigningKeyRing:
             )
         if row is None:
             raise RuntimeError("the signing key vanished from the database")
-        sealed = self._custody.unseal(row.sealed_private_key, owner_aad("signing", kid))
+        sealed = await self._custody.unseal(row.sealed_private_key, owner_aad("signing", kid))
         return OKPKey.import_key(json.loads(sealed))
 
     async def public_keys(self) -> KeySet:

@@ -20,6 +20,14 @@ The rules, in short:
   writers and guardians.
 - While a participant has left and the next key epoch has not begun, entries (a level change's
   reason and a closing note too) are refused with 409 "epoch-rotation-required".
+- Wrapping the log's keys for a participant who holds none (a service whose consent was given
+  again, services.logg.epochs.grant_keys): those who may start an epoch, on an open log.
+- Erasure (services.logg.erasure) is not a participant's act: only a municipal administrator
+  (`claims.admin`, staff), who need not take part in the log. A whole log only once it is
+  closed (409 "stafettlogg-open": its closing made the archive copy); one entry in any state.
+- The notification feed (services.logg.feed) is not a participant's act either: only auth's
+  notifier, with a token of its own audience (`NOTIFIER_AUDIENCE`) and subject, may read it, and
+  such a token may do nothing else.
 """
 
 from __future__ import annotations
@@ -28,10 +36,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.problems import ProblemError
-from shared.tokens import ServiceClaims
+from shared.tokens import NOTIFIER_AUDIENCE, NOTIFIER_SUBJECT, ServiceClaims
 
 __all__ = [
     "CONSENT_REQUIRED",
+    "NOTIFIER_AUDIENCE",
+    "NOTIFIER_SUBJECT",
     "NO_PARTICIPATION",
     "Action",
     "ConsentState",
@@ -48,6 +58,7 @@ class Action(StrEnum):
     CREATE_STAFETTLOGG = "create-stafettlogg"
     READ_STAFETTLOGG = "read-stafettlogg"
     READ_ENTRIES = "read-entries"
+    READ_DUE_MEASURES = "read-due-measures"  # a log's measures in GET /tiltak/forfall
     WRITE_ENTRY = "write-entry"
     READ_PARTICIPANTS = "read-participants"
     ADD_PARTICIPANT = "add-participant"
@@ -65,6 +76,10 @@ class Action(StrEnum):
     CLOSE = "close"
     READ_ACCESS_LOG = "read-access-log"
     ROTATE_EPOCH = "rotate-epoch"  # start the next key epoch (services.logg.epochs)
+    GRANT_KEYS = "grant-keys"  # wrap epoch keys for a participant holding none (consent again)
+    ERASE_STAFETTLOGG = "erase-stafettlogg"  # crypto-shred a closed log (administrator)
+    ERASE_ENTRY = "erase-entry"  # crypto-shred one entry (administrator)
+    READ_NOTIFICATION_FEED = "read-notification-feed"  # auth's notifier only (services.logg.feed)
 
 
 class ConsentState(StrEnum):
@@ -82,6 +97,7 @@ _READS = frozenset(
     {
         Action.READ_STAFETTLOGG,
         Action.READ_ENTRIES,
+        Action.READ_DUE_MEASURES,
         Action.READ_PARTICIPANTS,
         Action.READ_CONSENTS,
         Action.READ_LEVEL_CHANGES,
@@ -103,8 +119,9 @@ _WRITERS = frozenset({"coordinator", "writer"})
 # Writes that store content sealed under the current epoch key: refused while the log must start
 # a new epoch (a participant left), so that nothing new is sealed under a key the leaver holds.
 _SEALING_WRITES = frozenset({Action.WRITE_ENTRY, Action.CHANGE_LEVEL, Action.CLOSE})
+_ERASURES = frozenset({Action.ERASE_STAFETTLOGG, Action.ERASE_ENTRY})
 # Refusals that are a conflict to resolve (409), not a lack of permission (403).
-_CONFLICTS = frozenset({"epoch-rotation-required"})
+_CONFLICTS = frozenset({"epoch-rotation-required", "stafettlogg-open"})
 _CONSENT_DETAIL = {
     ConsentState.NONE: "Your service unit has no consent in this stafettlogg",
     ConsentState.NOT_YET_VALID: "Your service unit's consent is not valid yet",
@@ -196,10 +213,14 @@ def decide(
     `claims` to be verified and `participation` to come from the database for exactly this log,
     this caller and this moment.
     """
+    if action is Action.READ_NOTIFICATION_FEED or claims.aud == NOTIFIER_AUDIENCE:
+        return _decide_notifier(claims, action)
     if action is Action.CREATE_STAFETTLOGG:
         if claims.role != "staff":
             return Decision(False, "staff-only", "Only staff of a service unit may create a log")
         return _ALLOW
+    if action in _ERASURES:
+        return _decide_erasure(claims, action, status)
     roles = effective_roles(claims, participation, policy)
     if not roles:
         if participation.listed:
@@ -219,7 +240,7 @@ def decide(
         )
     if status != "open":
         return Decision(False, "stafettlogg-closed", "This stafettlogg is closed; it is read-only")
-    if action is Action.ROTATE_EPOCH:
+    if action in (Action.ROTATE_EPOCH, Action.GRANT_KEYS):
         if roles & _WRITERS or family:
             return _ALLOW
         return Decision(False, "read-only", "Your role in this stafettlogg does not allow writing")
@@ -251,6 +272,35 @@ def decide(
             False, "coordinator-or-guardian-only", "Only the coordinator or a guardian may close"
         )
     return Decision(False, "forbidden", "Unknown action")  # pragma: no cover - exhaustive above
+
+
+def _decide_erasure(claims: ServiceClaims, action: Action, status: str | None) -> Decision:
+    """Erasure destroys what the participants wrote, so it is the municipality's decision, made
+    by its administrator, never a participant's; participation plays no part. A whole log must
+    be closed first: closing is when the archive copy is made (docs/security.md, Erasure)."""
+    if not (claims.admin and claims.role == "staff"):
+        return Decision(
+            False, "administrator-only", "Only a municipal administrator may erase a log or entry"
+        )
+    if action is Action.ERASE_STAFETTLOGG and status != "closed":
+        return Decision(
+            False, "stafettlogg-open", "Close the stafettlogg before it is erased (read-only first)"
+        )
+    return _ALLOW
+
+
+def _decide_notifier(claims: ServiceClaims, action: Action) -> Decision:
+    """The feed of new entries and due measures (content-free: ids, authors, dates and the
+    participants) is for auth's notifier alone; the notifier's token is for that feed alone."""
+    notifier = (
+        claims.aud == NOTIFIER_AUDIENCE
+        and claims.sub == NOTIFIER_SUBJECT
+        and claims.service is None
+        and not claims.admin
+    )
+    if notifier and action is Action.READ_NOTIFICATION_FEED:
+        return _ALLOW
+    return Decision(False, "notifier-only", "Only auth's notifier reads the notification feed")
 
 
 def require(decision: Decision) -> None:

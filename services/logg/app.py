@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
+from services.logg.access import NOTIFIER_AUDIENCE
+from services.logg.audit import publish_heads_periodically
 from services.logg.authentication import (
     BearerTokenMiddleware,
     LazyRemoteKeySource,
@@ -22,14 +26,19 @@ from services.logg.authentication import (
     replay_cache_for,
 )
 from services.logg.database import Database, provide_session
+from services.logg.events import EventBus
+from services.logg.feed import NotificationFeedController
 from services.logg.routes import (
     BEARER_SCHEME,
     Base64BytesSchema,
+    DueMeasuresController,
     StafettloggController,
+    audit_signer,
     domain_dependencies,
     healthz,
 )
 from services.logg.settings import Settings
+from services.logg.streams import LiveStreams, stream_events
 from shared.problems import problem_exception_handlers
 from shared.tokens import KeySetSource, ServiceTokenVerifier
 
@@ -45,9 +54,19 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
         remote = LazyRemoteKeySource()
         key_source = remote
     replay_cache = LazyReplayCache()
+    signer = audit_signer(settings)
+    live = LiveStreams(EventBus())  # live updates (services.logg.streams)
     verifier = ServiceTokenVerifier(
         issuer=settings.auth_url,
         audience=settings.audience,
+        key_source=key_source,
+        replay_cache=replay_cache,
+    )
+    # auth's notifier has a token audience of its own: the middleware's verifier (stafett-logg)
+    # refuses it everywhere, and only the feed (services.logg.feed) checks it, with this one.
+    notifier_verifier = ServiceTokenVerifier(
+        issuer=settings.auth_url,
+        audience=NOTIFIER_AUDIENCE,
         key_source=key_source,
         replay_cache=replay_cache,
     )
@@ -62,6 +81,14 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
                 database_url=settings.database_url, engine=database.engine, redis=redis
             )
         )
+        app.state.live = live
+        # Signed heads of the access log, published on a schedule (services.logg.audit).
+        publisher = asyncio.create_task(
+            publish_heads_periodically(database.sessions, signer, settings.head_interval),
+            name="logg-signed-heads",
+        )
+        if redis is not None:
+            live.bus.attach_redis(redis)  # several instances: events go through Redis
         try:
             if remote is None:
                 yield
@@ -73,21 +100,35 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
                 finally:
                     remote.detach()
         finally:
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+            await live.bus.close()
             replay_cache.detach()
             if redis is not None:
                 await redis.aclose()
             await database.close()
 
     return Litestar(
-        route_handlers=[StafettloggController, healthz],
+        route_handlers=[
+            StafettloggController,
+            DueMeasuresController,
+            NotificationFeedController,
+            stream_events,
+            healthz,
+        ],
         dependencies={
             "caller": Provide(provide_caller, sync_to_thread=False),
+            "live": Provide(lambda: live, sync_to_thread=False),
             "session": Provide(provide_session),
-            **domain_dependencies(settings),
+            **domain_dependencies(settings, signer),
+            "notifier_verifier": Provide(lambda: notifier_verifier, sync_to_thread=False),
         },
         middleware=[
             DefineMiddleware(
-                BearerTokenMiddleware, verifier=verifier, exclude=["^/healthz$", "^/schema"]
+                BearerTokenMiddleware,
+                verifier=verifier,
+                exclude=["^/healthz$", "^/schema", "^/notifications/"],
             )
         ],
         lifespan=[lifespan],

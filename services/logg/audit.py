@@ -9,36 +9,41 @@ Chain (per log), version 1:
     record_hash = SHA-256(prev_hash || encoding)      prev_hash of seq 1 = 32 zero bytes
 
 Appending takes the head (one index lookup, or the head the request's access query already
-read) and inserts seq + 1 (inside a savepoint on PostgreSQL); the unique
+read) and inserts seq + 1 (ON CONFLICT DO NOTHING on PostgreSQL); the unique
 (stafettlogg_id, seq) index makes a concurrent append of the same seq fail, and the loser reads
 the new head and tries again. So the chain never forks, on SQLite or PostgreSQL, and an append
 costs one insert in the same transaction as the action it records.
 
 Signed head: Ed25519 over "stafett/access-head/v1" 0x00 || JSON [stafettlogg_id, seq, head hash
 (hex), signed_at (RFC 3339)]. A signed head pins the chain: rows changed, removed or cut off
-before it are found by `verify_database`.
+before it are found by `verify_database`. logg publishes them on a schedule
+(`publish_signed_heads`, run every STAFETT_LOGG_HEAD_INTERVAL seconds from the app's lifespan)
+for every log whose chain grew since its newest signed head, and on request (`sign_head`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from joserfc.jwk import KeySet, OKPKey
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.logg import models
-from services.logg.models import AccessHeadSignatureRow, AccessRecordRow, Base
+from services.logg.models import AccessHeadSignatureRow, AccessRecordRow, Base, StafettloggRow
 from shared.db import create_engine
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
@@ -51,7 +56,10 @@ __all__ = [
     "Unknown",
     "VerifyReport",
     "append_access_record",
+    "append_access_records",
     "head_signing_input",
+    "publish_heads_periodically",
+    "publish_signed_heads",
     "record_encoding",
     "record_hash",
     "verify_database",
@@ -62,30 +70,40 @@ _RECORD_LABEL = "stafett/access-record/v1"
 _HEAD_LABEL = b"stafett/access-head/v1\x00"
 _MAX_APPEND_ATTEMPTS = 20
 _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a malformed id is refused later; record none
+_log = logging.getLogger("stafett.logg.audit")
 
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_encoding(row: AccessRecordRow) -> bytes:
-    """The canonical bytes of one access record (everything but the hashes)."""
+_HASHED = (
+    "stafettlogg_id",
+    "seq",
+    "at",
+    "subject",
+    "caller_role",
+    "service",
+    "roles",
+    "action",
+    "entry_id",
+    "decision",
+    "reason",
+)
+
+
+def _encoding(values: Mapping[str, Any]) -> bytes:
     return msgspec.json.encode(
         [
             _RECORD_LABEL,
-            row.stafettlogg_id,
-            row.seq,
-            _rfc3339(row.at),
-            row.subject,
-            row.caller_role,
-            row.service,
-            row.roles,
-            row.action,
-            row.entry_id,
-            row.decision,
-            row.reason,
+            *(_rfc3339(values[name]) if name == "at" else values[name] for name in _HASHED),
         ]
     )
+
+
+def record_encoding(row: AccessRecordRow) -> bytes:
+    """The canonical bytes of one access record (everything but the hashes)."""
+    return _encoding({name: getattr(row, name) for name in _HASHED})
 
 
 def record_hash(prev_hash: bytes, row: AccessRecordRow) -> bytes:
@@ -101,6 +119,11 @@ class Unknown(enum.Enum):
 UNKNOWN: Final = Unknown.UNKNOWN
 _RECORDS = Base.metadata.tables[AccessRecordRow.__tablename__]
 _INSERT_RECORD = _RECORDS.insert()
+_INSERT_RECORD_UNLESS_TAKEN = (
+    postgresql.insert(_RECORDS)
+    .on_conflict_do_nothing(index_elements=["stafettlogg_id", "seq"])
+    .returning(_RECORDS.c.id)
+)
 
 
 async def append_access_record(
@@ -114,7 +137,7 @@ async def append_access_record(
     allowed: bool,
     reason: str,
     known_head: tuple[int, bytes] | Unknown | None = UNKNOWN,
-) -> AccessRecordRow:
+) -> None:
     """Append one record to the log's chain in the caller's transaction (not committed here).
 
     Guarantees: the record's seq is the head's + 1 and its prev_hash the head's hash, also when
@@ -127,46 +150,119 @@ async def append_access_record(
     the unique index refuses the insert and the retry reads the head again; on SQLite the one
     connection serialises requests, so the head read earlier in this transaction is current.
 
-    The record is inserted with one Core INSERT (cheaper than an ORM flush); the returned row is
-    not attached to the session."""
+    The record is inserted with one Core INSERT (no ORM object: cheaper than a flush)."""
     for attempt in range(_MAX_APPEND_ATTEMPTS):
         if attempt == 0 and known_head is not UNKNOWN:
             head = known_head
         else:
             head = await models.access_head(session, stafettlogg_id)
-        seq, prev = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
-        row = AccessRecordRow(
-            stafettlogg_id=stafettlogg_id,
-            seq=seq,
-            at=datetime.now(UTC),
-            subject=claims.sub,
-            caller_role=claims.role,
-            service=claims.service if claims.role == "staff" else None,
-            roles=",".join(sorted(roles)),
+        values = _new_record(
+            stafettlogg_id,
+            head,
+            datetime.now(UTC),
+            claims=claims,
+            roles=roles,
             action=action,
-            entry_id=entry_id if entry_id is not None and _ENTRY_ID.match(entry_id) else None,
-            decision="allowed" if allowed else "denied",
+            entry_id=entry_id,
+            allowed=allowed,
             reason=reason,
-            prev_hash=prev,
-            record_hash=b"",
         )
-        row.record_hash = record_hash(prev, row)
-        values = {column: getattr(row, column) for column in _RECORD_COLUMNS}
-        if session.get_bind().dialect.name == "sqlite":
+        # Core on the session's connection (same transaction): no ORM execution layer.
+        connection = await session.connection()
+        if connection.dialect.name == "sqlite":
             # One connection (shared.db): requests are serialised, so no append can race this
             # one; and pysqlite's SAVEPOINT would commit early. A plain insert is exact here.
-            await session.execute(_INSERT_RECORD, values)
-            return row
-        try:
-            async with session.begin_nested():
-                await session.execute(_INSERT_RECORD, values)
-        except IntegrityError:
+            await connection.execute(_INSERT_RECORD, values)
+            return
+        # PostgreSQL: the unique (log, seq) index arbitrates. ON CONFLICT DO NOTHING waits for a
+        # concurrent insert of the same seq and then inserts nothing (no row returned): read
+        # the new head and try again. No savepoint, and the transaction stays usable.
+        inserted = await connection.scalar(_INSERT_RECORD_UNLESS_TAKEN, values)
+        if inserted is None:
             continue  # another request took this seq; read the new head
-        return row
+        return
     raise ProblemError(503, "busy", "The stafettlogg is busy; try again in a moment")
 
 
-_RECORD_COLUMNS = tuple(column.key for column in _RECORDS.columns if column.key != "id")
+def _new_record(
+    stafettlogg_id: str,
+    head: tuple[int, bytes] | None,
+    at: datetime,
+    *,
+    claims: ServiceClaims,
+    roles: frozenset[str],
+    action: str,
+    entry_id: str | None,
+    allowed: bool,
+    reason: str,
+) -> dict[str, Any]:
+    """The INSERT values of the record that follows `head` (None: the first of the chain),
+    its hash computed."""
+    seq, prev = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
+    values: dict[str, Any] = {
+        "stafettlogg_id": stafettlogg_id,
+        "seq": seq,
+        "at": at,
+        "subject": claims.sub,
+        "caller_role": claims.role,
+        "service": claims.service if claims.role == "staff" else None,
+        "roles": ",".join(sorted(roles)),
+        "action": action,
+        "entry_id": entry_id if entry_id is not None and _ENTRY_ID.match(entry_id) else None,
+        "decision": "allowed" if allowed else "denied",
+        "reason": reason,
+        "prev_hash": prev,
+    }
+    values["record_hash"] = hashlib.sha256(prev + _encoding(values)).digest()
+    return values
+
+
+async def append_access_records(
+    session: AsyncSession,
+    *,
+    logs: Sequence[tuple[str, frozenset[str]]],
+    claims: ServiceClaims,
+    action: str,
+    reason: str,
+) -> None:
+    """Append one allowed record to each of `logs` ((stafettlogg_id, the caller's roles in it),
+    distinct ids) in the caller's transaction: one statement reads every head
+    (`models.access_heads`, one index lookup per log) and one INSERT (executemany) adds the
+    records, so the cost grows with the page, not with the logs' histories. Same guarantees as
+    `append_access_record`: on PostgreSQL a concurrent append makes the whole batch retry on
+    the new heads (in a savepoint)."""
+    if not logs:
+        return
+    ids = [stafettlogg_id for stafettlogg_id, _ in logs]
+    connection = await session.connection()
+    for _ in range(_MAX_APPEND_ATTEMPTS):
+        heads = await models.access_heads(session, ids)
+        at = datetime.now(UTC)
+        values = []
+        for stafettlogg_id, roles in logs:
+            values.append(
+                _new_record(
+                    stafettlogg_id,
+                    heads.get(stafettlogg_id),
+                    at,
+                    claims=claims,
+                    roles=roles,
+                    action=action,
+                    entry_id=None,
+                    allowed=True,
+                    reason=reason,
+                )
+            )
+        if connection.dialect.name == "sqlite":  # serialised: see append_access_record
+            await connection.execute(_INSERT_RECORD, values)
+            return
+        try:
+            async with connection.begin_nested():  # a savepoint: a taken seq undoes the batch
+                await connection.execute(_INSERT_RECORD, values)
+        except IntegrityError:
+            continue
+        return
+    raise ProblemError(503, "busy", "The stafettlogg is busy; try again in a moment")
 
 
 def head_signing_input(stafettlogg_id: str, seq: int, head_hash: bytes, at: datetime) -> bytes:
@@ -187,17 +283,112 @@ class AccessHeadSigner:
         """Sign and store the current head of the log's chain (not committed here)."""
         head = await models.access_head(session, stafettlogg_id)
         seq, head_hash = head if head is not None else (0, GENESIS_HASH)
-        now = datetime.now(UTC)
-        row = AccessHeadSignatureRow(
+        row = self.signed(stafettlogg_id, seq, head_hash, datetime.now(UTC))
+        session.add(row)
+        return row
+
+    def signed(
+        self, stafettlogg_id: str, seq: int, head_hash: bytes, at: datetime
+    ) -> AccessHeadSignatureRow:
+        """The signed head (seq, head_hash) of a log's chain at `at`, not yet stored."""
+        return AccessHeadSignatureRow(
             stafettlogg_id=stafettlogg_id,
             seq=seq,
             head_hash=head_hash,
-            signed_at=now,
+            signed_at=at,
             key_id=self.key_id,
-            signature=self._private.sign(head_signing_input(stafettlogg_id, seq, head_hash, now)),
+            signature=self._private.sign(head_signing_input(stafettlogg_id, seq, head_hash, at)),
         )
-        session.add(row)
-        return row
+
+
+_SIGNATURES = Base.metadata.tables[AccessHeadSignatureRow.__tablename__]
+_SIGNATURE_COLUMNS = tuple(column.key for column in _SIGNATURES.columns if column.key != "id")
+_PUBLISH_BATCH = 500
+# One publisher at a time across logg instances on one PostgreSQL (pg_try_advisory_xact_lock).
+_PUBLISH_LOCK = 0x5374_6166_4865_6164  # "StafHead"
+
+
+def _unpublished_heads(after_seq: int, limit: int) -> Any:
+    """Logs (by their seq, after `after_seq`) whose chain head is newer than their newest signed
+    head: (log seq, log id, head seq, head hash). Each head is one index lookup per log."""
+    newest_record = (
+        select(AccessRecordRow.seq)
+        .where(AccessRecordRow.stafettlogg_id == StafettloggRow.id)
+        .order_by(AccessRecordRow.seq.desc())
+        .limit(1)
+    )
+    head_seq = newest_record.scalar_subquery()
+    newest_signed = (
+        select(AccessHeadSignatureRow.seq)
+        .where(AccessHeadSignatureRow.stafettlogg_id == StafettloggRow.id)
+        .order_by(AccessHeadSignatureRow.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            StafettloggRow.seq,
+            StafettloggRow.id,
+            head_seq,
+            newest_record.with_only_columns(AccessRecordRow.record_hash).scalar_subquery(),
+        )
+        .where(StafettloggRow.seq > after_seq, head_seq > func.coalesce(newest_signed, 0))
+        .order_by(StafettloggRow.seq)
+        .limit(limit)
+    )
+
+
+async def publish_signed_heads(
+    sessions: async_sessionmaker[AsyncSession],
+    signer: AccessHeadSigner,
+    *,
+    batch: int = _PUBLISH_BATCH,
+) -> int:
+    """Sign and store the head of every log whose access-record chain grew since its newest
+    signed head; return how many heads were published. Each batch of logs is one read, one
+    INSERT and one commit. On PostgreSQL only one logg instance publishes at a time (an
+    advisory lock; the others skip the round). What a head pins is checked by
+    `verify_database` (`stafett audit verify`)."""
+    published, after_seq = 0, 0
+    while True:
+        async with sessions() as session:
+            connection = await session.connection()
+            if connection.dialect.name == "postgresql":
+                locked = await connection.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PUBLISH_LOCK}
+                )
+                if not locked:
+                    return published
+            rows = (await connection.execute(_unpublished_heads(after_seq, batch))).all()
+            if not rows:
+                return published
+            at = datetime.now(UTC)
+            values = []
+            for _, stafettlogg_id, seq, head_hash in rows:
+                head = signer.signed(stafettlogg_id, int(seq), bytes(head_hash), at)
+                values.append({column: getattr(head, column) for column in _SIGNATURE_COLUMNS})
+            await connection.execute(_SIGNATURES.insert(), values)
+            await session.commit()
+        published += len(rows)
+        after_seq = rows[-1][0]
+        if len(rows) < batch:
+            return published
+
+
+async def publish_heads_periodically(
+    sessions: async_sessionmaker[AsyncSession], signer: AccessHeadSigner, interval: float
+) -> None:
+    """Every `interval` seconds, `publish_signed_heads`; runs until cancelled. A failed round
+    (the database away) is logged, without content, and tried again next time."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            count = await publish_signed_heads(sessions, signer)
+        except (SQLAlchemyError, OSError) as error:
+            _log.warning("publishing signed heads failed: %s", type(error).__name__)
+        else:
+            if count:
+                _log.info("published %d signed access-log heads", count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,7 @@ async def _give_consent(
         acr=claims.acr,
         recorded_by=claims.sub,
         digest=_digest(request),
+        history=request.history and request.status == "given",
     )
     return await _store(session, claims, stafettlogg_id, row, None, Action.GIVE_CONSENT)
 
@@ -163,6 +164,7 @@ async def _record_paper_consent(
         acr=None,
         recorded_by=claims.sub,
         digest=_digest(request),
+        history=request.history and request.status == "given",
     )
     row.has_scan = True
     scan_row = ConsentScanRow(
@@ -320,6 +322,7 @@ def consent_view(row: ConsentRow, now: datetime | None = None) -> ConsentView:
         withdrawn_at=row.withdrawn_at,
         withdrawn_by=row.withdrawn_by,
         withdrawal_method=_METHODS[row.withdrawal_method] if row.withdrawal_method else None,
+        history=row.history,
     )
 
 
@@ -370,6 +373,7 @@ def _consent_row(
     acr: str | None,
     recorded_by: str,
     digest: bytes,
+    history: bool = False,
 ) -> ConsentRow:
     return ConsentRow(
         id=consent_id,
@@ -386,6 +390,7 @@ def _consent_row(
         recorded_at=datetime.now(UTC),
         request_digest=digest,
         has_scan=False,
+        history=history,
     )
 
 

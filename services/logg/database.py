@@ -6,8 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from litestar.datastructures import State
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
+from services.logg.guard import PENDING_ACCESS, record_refusal
 from shared.db import create_engine
 from shared.migrations import upgrade_to_head
 
@@ -16,12 +19,23 @@ __all__ = ["MIGRATIONS_DIR", "Database", "migrate", "provide_session"]
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+class LoggSession(Session):
+    """logg's ORM session: after a commit no access record is pending (services.logg.guard)."""
+
+
+@event.listens_for(LoggSession, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(PENDING_ACCESS, None)
+
+
 class Database:
     """An engine and its session factory."""
 
     def __init__(self, url: str) -> None:
-        self.engine: AsyncEngine = create_engine(url)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.engine: AsyncEngine = create_engine(url, one_hop=True)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=LoggSession
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -34,7 +48,13 @@ def migrate(database_url: str) -> None:
 
 
 async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
-    """One session per request; closed (rolled back if uncommitted) when the request ends."""
+    """One session per request; closed (rolled back if uncommitted) when the request ends.
+    A request that fails after it was allowed keeps a record of its refusal
+    (`guard.record_refusal`): Litestar throws the handler's exception in here."""
     database: Database = state.database
     async with database.sessions() as session:
-        yield session
+        try:
+            yield session
+        except Exception as error:
+            await record_refusal(session, error)
+            raise

@@ -61,8 +61,9 @@ _REFERS_TO: dict[str, frozenset[str] | None] = {
     "correction": None,
     "evaluation": frozenset({"measure"}),
     "minutes": frozenset({"meeting"}),
+    "meeting_response": frozenset({"meeting"}),
 }
-_MUST_REFER = frozenset({"correction", "evaluation"})
+_MUST_REFER = frozenset({"correction", "evaluation", "meeting_response"})
 
 
 async def write_entry(
@@ -83,7 +84,13 @@ async def write_entry(
     entry_id = request.sealed.header.entry_id
     log = (
         await authorize(
-            session, claims, stafettlogg_id, Action.WRITE_ENTRY, policy=policy, entry_id=entry_id
+            session,
+            claims,
+            stafettlogg_id,
+            Action.WRITE_ENTRY,
+            policy=policy,
+            entry_id=entry_id,
+            attach_log=False,
         )
     ).log
     try:
@@ -99,7 +106,7 @@ async def write_entry(
         return entry_view(existing), False
     try:
         # One Core INSERT (cheaper than an ORM flush); a taken entry id fails here or at commit.
-        await session.execute(_INSERT_ENTRY, _entry_values(row))
+        await (await session.connection()).execute(_INSERT_ENTRY, _entry_values(row))
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -235,7 +242,9 @@ async def page_entries(
     page costs the same however long the log is (`models.entries_page`)."""
     before_seq = decode_cursor(cursor)
     types, refers_to, ids = _filter(types, ENTRY_TYPES), _ids(refers_to), _ids(ids)
-    await authorize(session, claims, stafettlogg_id, Action.READ_ENTRIES, policy=policy)
+    await authorize(
+        session, claims, stafettlogg_id, Action.READ_ENTRIES, policy=policy, attach_log=False
+    )
     # Read in the transaction that holds the access record, then commit both: the request keeps
     # the connection (on SQLite the only one) instead of queueing for it a second time.
     rows = await models.entries_page(

@@ -17,6 +17,14 @@ cannot start the new epoch itself; what it does:
 Cost: O(participants) rows; nothing written before is touched or re-encrypted. Those who remain
 keep their grants for earlier epochs, so history stays readable to them.
 
+History and consent given again (`grant_keys`, `check_history_grants`): a service unit reads the
+log's earlier epochs only if its valid consent says it may see history (`ConsentRow.history`,
+chosen by the guardian). Adding a service, or wrapping keys for one whose consent was given again
+after it ended (its grants were deleted when it left), logg accepts the current epoch's key for
+it always, earlier epochs only under such a consent. Persons (guardians, the youth, staff in
+person) are not limited: the family reads the whole log. The unit of history is the epoch: a
+newcomer with the current key reads what was written earlier in the current epoch too.
+
 What this does not do: take back what the leaver could already read (their old grants may be in
 a backup or their own cache), or stop an entry whose transaction raced the removal by a moment.
 """
@@ -25,17 +33,32 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.logg import models
 from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.guard import authorize
-from services.logg.models import KeyGrantRow, StafettloggRow
+from services.logg.models import ConsentRow, KeyGrantRow, StafettloggRow
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
-from shared.wire import EpochRecipient, EpochStatus, NewEpoch, ParticipantKind
+from shared.wire import (
+    EpochRecipient,
+    EpochStatus,
+    NewEpoch,
+    NewKeyGrant,
+    NewKeyGrants,
+    ParticipantKind,
+)
 
-__all__ = ["epoch_status", "participant_left", "rotate_epoch"]
+__all__ = [
+    "check_history_grants",
+    "epoch_status",
+    "grant_keys",
+    "history_consented",
+    "participant_left",
+    "rotate_epoch",
+]
 
 _KINDS: dict[str, ParticipantKind] = {"person": "person", "service": "service"}
 
@@ -150,6 +173,111 @@ async def rotate_epoch(
         recipients=[EpochRecipient(kind=_KINDS[k], id=rid) for k, rid in sorted(remaining)],
     )
     return status, True
+
+
+async def history_consented(
+    session: AsyncSession, stafettlogg_id: str, service_id: str, now: datetime
+) -> bool:
+    """Whether the service unit holds a consent in the log, given and current, that lets it see
+    the history (earlier epochs)."""
+    result = await session.execute(
+        select(
+            exists().where(
+                ConsentRow.stafettlogg_id == stafettlogg_id,
+                ConsentRow.service_id == service_id,
+                ConsentRow.status == "given",
+                ConsentRow.history.is_(True),
+                ConsentRow.valid_from <= now,
+                ConsentRow.valid_until > now,
+            )
+        )
+    )
+    return bool(result.scalar())
+
+
+async def check_history_grants(
+    session: AsyncSession,
+    log: StafettloggRow,
+    kind: str,
+    principal_id: str,
+    grants: list[NewKeyGrant],
+    now: datetime,
+) -> None:
+    """Raise 400 `history-not-consented` if grants for a service unit include an epoch before the
+    current one while its valid consent does not allow history. Persons are not limited."""
+    if kind != "service" or all(grant.epoch >= log.current_epoch for grant in grants):
+        return
+    if not await history_consented(session, log.id, principal_id, now):
+        await session.commit()
+        raise ProblemError(
+            400,
+            "history-not-consented",
+            "This service may not read what was written before it joined",
+            "Give a key grant for the current epoch only, or record a consent that allows history",
+        )
+
+
+async def grant_keys(
+    session: AsyncSession,
+    claims: ServiceClaims,
+    stafettlogg_id: str,
+    request: NewKeyGrants,
+    *,
+    policy: Policy = CONSENT_REQUIRED,
+) -> tuple[EpochStatus, bool]:
+    """Store epoch keys wrapped for one participant who takes part now; return the log's epoch
+    status and whether any grant is new. The portal of a guardian or the coordinator calls it
+    when a service's consent is given again after it ended, so the service reads again without
+    waiting for the next rotation.
+
+    Guarantees: the caller may start an epoch in this open log; the recipient is a participant
+    who remains (a service only with valid consent now); the grants include the current epoch,
+    one per epoch, none later; an earlier epoch only for a person or under a consent that allows
+    history (`check_history_grants`). An epoch the recipient holds a grant for already is left
+    as it is (a grant is never replaced), so a retry, or two portals wrapping at once, is safe."""
+    await authorize(session, claims, stafettlogg_id, Action.GRANT_KEYS, policy=policy)
+    log = await models.lock_stafettlogg(session, stafettlogg_id)
+    assert log is not None  # authorize found it; logs are not deleted by a request
+    now = datetime.now(UTC)
+    kind, rid = request.recipient_kind, request.recipient_id
+    epochs = [grant.epoch for grant in request.key_grants]
+    if any(g.recipient_kind != kind or g.recipient_id != rid for g in request.key_grants):
+        await session.commit()
+        raise _invalid_grant("Every key grant must be for the recipient named")
+    if len(set(epochs)) != len(epochs) or max(epochs) > log.current_epoch:
+        await session.commit()
+        raise _invalid_grant(f"Give one key grant per epoch, epochs 1 to {log.current_epoch}")
+    if log.current_epoch not in epochs:
+        await session.commit()
+        raise _invalid_grant(f"Include a key grant for the current epoch ({log.current_epoch})")
+    remaining = await models.remaining_participants(session, stafettlogg_id, now)
+    consented = kind == "person" or bool(
+        await session.scalar(select(models.valid_consent_clause(stafettlogg_id, rid, now)))
+    )
+    if (kind, rid) not in remaining or not consented:
+        await session.commit()
+        raise ProblemError(
+            409,
+            "recipient-not-taking-part",
+            "The recipient does not take part in this stafettlogg now",
+            "Keys are wrapped only for a participant who takes part (a service: with valid "
+            "consent)",
+        )
+    await check_history_grants(session, log, kind, rid, request.key_grants, now)
+    held = {g.epoch for g in await models.grants_of_recipient(session, stafettlogg_id, kind, rid)}
+    new = [g for g in request.key_grants if g.epoch not in held]
+    session.add_all(
+        KeyGrantRow(
+            stafettlogg_id=stafettlogg_id,
+            epoch=grant.epoch,
+            recipient_kind=kind,
+            recipient_id=rid,
+            wrapped_key=grant.wrapped_key,
+        )
+        for grant in new
+    )
+    await session.commit()
+    return await _status(session, stafettlogg_id, log.current_epoch, remaining, now), bool(new)
 
 
 async def _is_replay(

@@ -4,13 +4,23 @@
 A denied request's record is committed at once and the request refused with a 403 problem. An
 allowed request's record is added to the request's transaction: the action commits it (a write in
 the same commit as the record; a read commits right after loading).
+
+An allowed request can still be refused after `authorize`: bad input (400), a conflict (409),
+an envelope that does not check out (422). Its transaction, and the record in it, are rolled
+back, so `authorize` leaves a note on the session (`session.info`) until the next commit, and
+`record_refusal` (called by the session dependency when the request fails) writes in its place
+a "denied" record whose reason names the refusal (`refused:<problem type>`): an auditor reads
+that the caller had access, tried, and that nothing was read or written.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from litestar.exceptions import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.logg import models
@@ -30,14 +40,23 @@ from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 
 __all__ = [
+    "PENDING_ACCESS",
     "Authorized",
     "authorize",
     "consent_state",
     "consent_state_of",
     "principal_of",
     "record_access",
+    "record_refusal",
     "record_replay",
+    "refusal_reason",
 ]
+
+_log = logging.getLogger("stafett.logg.guard")
+# session.info key: the allowed access whose record is in the uncommitted transaction
+# (cleared by services.logg.database after every commit).
+PENDING_ACCESS = "stafett.pending_access"
+_REASON_LENGTH = 64  # access_record.reason
 
 
 def principal_of(claims: ServiceClaims) -> Principal:
@@ -91,6 +110,7 @@ async def authorize(
     *,
     policy: Policy = CONSENT_REQUIRED,
     entry_id: str | None = None,
+    attach_log: bool = True,
 ) -> Authorized:
     """Load the log and the caller's participation, decide, and record the decision.
 
@@ -100,9 +120,12 @@ async def authorize(
     record.
 
     One query loads the log, the caller's roles, their service's consent and the access-record
-    chain head (`models.access_context`); then one insert adds the record."""
+    chain head (`models.access_context`); then one insert adds the record. `attach_log=False`
+    (the hot paths, which only read the log): `Authorized.log` is a detached snapshot."""
     now = datetime.now(UTC)
-    found = await models.access_context(session, stafettlogg_id, principal_of(claims), now)
+    found = await models.access_context(
+        session, stafettlogg_id, principal_of(claims), now, attached=attach_log
+    )
     if found is None:
         raise ProblemError(404, "stafettlogg-not-found", "There is no such stafettlogg")
     pairs = found.pairs
@@ -138,7 +161,60 @@ async def authorize(
     if not decision.allowed:
         await session.commit()
         require(decision)
+    session.info[PENDING_ACCESS] = _PendingAccess(
+        claims, stafettlogg_id, action, participation, entry_id
+    )
     return Authorized(found.log, participation)
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingAccess:
+    claims: ServiceClaims
+    stafettlogg_id: str
+    action: Action
+    participation: Participation
+    entry_id: str | None
+
+
+def refusal_reason(error: BaseException) -> str:
+    """The access record's reason for a request refused after it was allowed: `refused:` and
+    the problem type (e.g. `refused:invalid-entry-link`), or the status for other HTTP errors,
+    `refused:error` for anything unexpected. Never the error's text (it may echo input)."""
+    if isinstance(error, ProblemError):
+        reason = f"refused:{error.slug}"
+    elif isinstance(error, HTTPException):
+        reason = f"refused:{error.status_code}"
+    else:
+        reason = "refused:error"
+    return reason[:_REASON_LENGTH]
+
+
+async def record_refusal(session: AsyncSession, error: BaseException) -> bool:
+    """If this session holds an allowed access whose record was not committed (the request
+    failed after `authorize`), roll back and commit a "denied" record with `refusal_reason`
+    in its place; return whether it did. Never raises: the request's own error is what the
+    caller sees (a failure here is logged, without content)."""
+    pending = session.info.pop(PENDING_ACCESS, None)
+    if not isinstance(pending, _PendingAccess):
+        return False
+    try:
+        await session.rollback()
+        participation = pending.participation
+        await append_access_record(
+            session,
+            stafettlogg_id=pending.stafettlogg_id,
+            claims=pending.claims,
+            roles=participation.person_roles | participation.service_roles,
+            action=pending.action.value,
+            entry_id=pending.entry_id,
+            allowed=False,
+            reason=refusal_reason(error),
+        )
+        await session.commit()
+    except (SQLAlchemyError, ProblemError, OSError) as failure:
+        _log.warning("could not record a refused request: %s", type(failure).__name__)
+        return False
+    return True
 
 
 async def record_access(

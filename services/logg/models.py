@@ -46,12 +46,14 @@ __all__ = [
     "AccessContext",
     "Base",
     "EntryRow",
+    "ErasureRow",
     "KeyGrantRow",
     "ParticipantRow",
     "Principal",
     "StafettloggRow",
     "UsedAccessTokenRow",
     "access_context",
+    "access_heads",
     "delete_grants_of",
     "departed_service_clause",
     "entries_page",
@@ -186,6 +188,8 @@ class EntryRow(Base):
         # The filters of GET .../entries (entries_page): each an index range in seq order.
         Index("ix_entry_log_type_seq", "stafettlogg_id", "type", "seq"),
         Index("ix_entry_log_refers_to_seq", "stafettlogg_id", "refers_to", "seq"),
+        # GET /tiltak/forfall (services.logg.due_measures): a log's measures by due date.
+        Index("ix_entry_log_type_due", "stafettlogg_id", "type", "due_on"),
     )
 
     seq: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
@@ -237,6 +241,8 @@ class ConsentRow(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     withdrawn_by: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
     withdrawal_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The service may read earlier key epochs (history) under this consent (NewConsent.history).
+    history: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ConsentScanRow(Base):
@@ -348,6 +354,31 @@ class UsedAccessTokenRow(Base):
 
     jti_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ErasureRow(Base):
+    """The record that a log, or one entry of it, was erased (services.logg.erasure): kept after
+    the erasure, with the access log, because archive law asks what was destroyed, when, by
+    whom and why. It holds no key and no sealed content."""
+
+    __tablename__ = "erasure"
+    __table_args__ = (
+        UniqueConstraint("stafettlogg_id", "entry_id", name="uq_erasure_target"),
+        Index("ix_erasure_log", "stafettlogg_id"),
+        CheckConstraint("scope IN ('stafettlogg', 'entry')", name="ck_erasure_scope"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigSerial, primary_key=True, autoincrement=True)
+    stafettlogg_id: Mapped[str] = mapped_column(String(_ID))  # no foreign key: outlives the log
+    scope: Mapped[str] = mapped_column(String(16))
+    # The erased entry's id; for a whole log the empty string (a NULL would not be unique).
+    entry_id: Mapped[str] = mapped_column(String(_ID), default="")
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    erased_by: Mapped[str] = mapped_column(String(_ID))
+    reason: Mapped[str] = mapped_column(String(500))
+    log_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    log_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted: Mapped[bytes] = mapped_column(LargeBinary)  # JSON of wire.ErasureCounts
 
 
 class Principal:
@@ -622,6 +653,13 @@ def _access_context_statement(*, with_service: bool) -> Select[Any]:
         select(*columns)
         .outerjoin(ParticipantRow, and_(ParticipantRow.stafettlogg_id == StafettloggRow.id, match))
         .where(StafettloggRow.id == log_id)
+        # PostgreSQL: requests on one log take turns from here to their commit (every request
+        # appends to the log's access-record chain), instead of all reading the same head,
+        # colliding on (log, seq) and retrying. A request that waited here read the head
+        # before the one ahead of it committed: its first append finds that seq taken at once
+        # and reads the head again (services.logg.audit). SQLite serialises requests already
+        # and compiles no FOR clause.
+        .with_for_update(of=StafettloggRow, key_share=True)  # FOR NO KEY UPDATE: FKs still pass
     )
 
 
@@ -629,8 +667,16 @@ _ACCESS_CONTEXT = _access_context_statement(with_service=False)
 _ACCESS_CONTEXT_WITH_SERVICE = _access_context_statement(with_service=True)
 
 
+_LOG_KEYS = tuple(column.key for column in StafettloggRow.__table__.columns)
+
+
 async def access_context(
-    session: AsyncSession, stafettlogg_id: str, principal: Principal, now: datetime
+    session: AsyncSession,
+    stafettlogg_id: str,
+    principal: Principal,
+    now: datetime,
+    *,
+    attached: bool = True,
 ) -> AccessContext | None:
     """The log, the caller's (kind, role) pairs in it, their service unit's consent facts and
     the access-record chain head, in one statement (one round trip, the hot path of every
@@ -639,7 +685,11 @@ async def access_context(
     The same answers as `log_with_caller_roles`, `consents_for_service(limit=CONSENT_WINDOW)`
     and `access_head` run one after the other: the consent facts and the head are scalar
     subqueries, each one lookup in the (stafettlogg_id, service_id, seq) and
-    (stafettlogg_id, seq) indexes."""
+    (stafettlogg_id, seq) indexes.
+
+    `attached=False` runs it as Core on the session's connection and gives the log as a
+    detached snapshot (no ORM identity map, no loading machinery: the hot read and write paths
+    only read it); the default gives the session's own row, for callers that change the log."""
     has_service = principal.service is not None
     if has_service:
         statement = _ACCESS_CONTEXT_WITH_SERVICE
@@ -652,17 +702,23 @@ async def access_context(
         statement = _ACCESS_CONTEXT
         params = {"log_id": stafettlogg_id, "person": principal.person}
     params["now"] = now
-    rows = (await session.execute(statement, params)).all()
+    if attached:
+        rows = (await session.execute(statement, params)).all()
+        base = 1  # the entity, then the other columns
+    else:
+        rows = (await (await session.connection()).execute(statement, params)).all()
+        base = len(_LOG_KEYS)  # the log's columns, then the others
     if not rows:
         return None
     first = rows[0]
-    head_seq, head_hash = first[3], first[4]
+    log = first[0] if attached else StafettloggRow(**dict(zip(_LOG_KEYS, first, strict=False)))
+    head_seq, head_hash = first[base + 2], first[base + 3]
     return AccessContext(
-        log=first[0],
-        pairs=frozenset((row[1], row[2]) for row in rows if row[2] is not None),
-        consent_valid=bool(first[5]) if has_service else None,
-        consent_status=first[6] if has_service else None,
-        consent_valid_from=first[7] if has_service else None,
+        log=log,
+        pairs=frozenset((row[base], row[base + 1]) for row in rows if row[base + 1] is not None),
+        consent_valid=bool(first[base + 4]) if has_service else None,
+        consent_status=first[base + 5] if has_service else None,
+        consent_valid_from=first[base + 6] if has_service else None,
         head=None if head_seq is None else (int(head_seq), bytes(head_hash)),
         rotation_due=bool(first[-1]),
     )
@@ -953,6 +1009,31 @@ async def access_head(session: AsyncSession, stafettlogg_id: str) -> tuple[int, 
     )
     row = result.first()
     return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def access_heads(
+    session: AsyncSession, stafettlogg_ids: Sequence[str]
+) -> dict[str, tuple[int, bytes]]:
+    """`access_head` of several logs in one statement (one index lookup per log); logs with no
+    record yet are left out."""
+    newest = (
+        select(AccessRecordRow.seq)
+        .where(AccessRecordRow.stafettlogg_id == StafettloggRow.id)
+        .order_by(AccessRecordRow.seq.desc())
+        .limit(1)
+    )
+    result = await session.execute(
+        select(
+            StafettloggRow.id,
+            newest.scalar_subquery(),
+            newest.with_only_columns(AccessRecordRow.record_hash).scalar_subquery(),
+        ).where(StafettloggRow.id.in_(stafettlogg_ids))
+    )
+    return {
+        stafettlogg_id: (int(seq), bytes(head_hash))
+        for stafettlogg_id, seq, head_hash in result.all()
+        if seq is not None
+    }
 
 
 async def access_records_page(

@@ -25,8 +25,10 @@ from services.logg import (
     access_records,
     closing,
     consent,
+    due_measures,
     entries,
     epochs,
+    erasure,
     handover,
     levels,
     stafettlogger,
@@ -35,9 +37,11 @@ from services.logg.access import Policy
 from services.logg.audit import AccessHeadSigner
 from services.logg.authentication import Caller
 from services.logg.database import Database
+from services.logg.due_measures import DEFAULT_DAYS, DueCursor, DueDays
 from services.logg.entries import IdFilter, ReferringFilter, TypeFilter
 from services.logg.paging import DEFAULT_PAGE, Cursor, Limit
 from services.logg.settings import Settings
+from services.logg.streams import Live
 from shared.crypto.envelope import SealedEnvelope
 from shared.db import database_is_ready
 from shared.keyfiles import load_or_create_signing_jwk
@@ -47,9 +51,12 @@ from shared.wire import (
     ClosingRequest,
     ConsentPage,
     ConsentView,
+    DueMeasurePage,
     EntryPage,
     EntryView,
     EpochStatus,
+    ErasureReport,
+    ErasureRequest,
     HandoverAcceptance,
     HandoverView,
     LevelChangePage,
@@ -59,6 +66,7 @@ from shared.wire import (
     NewEntry,
     NewEpoch,
     NewHandover,
+    NewKeyGrants,
     NewParticipantRequest,
     NewStafettlogg,
     ParticipantKind,
@@ -78,8 +86,10 @@ __all__ = [
     "BEARER_SCHEME",
     "MAX_SCAN_BODY",
     "Base64BytesSchema",
+    "DueMeasuresController",
     "HealthStatus",
     "StafettloggController",
+    "audit_signer",
     "domain_dependencies",
     "healthz",
 ]
@@ -103,13 +113,21 @@ ScanPurpose = Annotated[
 ]
 
 
-def domain_dependencies(settings: Settings) -> dict[str, Provide]:
-    """The `policy` (consent rule) and `signer` (audit key) dependencies. Loads the audit key
-    file now (creating it in local mode; in production a missing file is a SettingsError)."""
-    policy = Policy(consent_required=settings.require_consent)
-    signer = AccessHeadSigner(
+def audit_signer(settings: Settings) -> AccessHeadSigner:
+    """logg's access-head signer. Loads the audit key file now (creating it in local mode; in
+    production a missing file is a SettingsError)."""
+    return AccessHeadSigner(
         load_or_create_signing_jwk(Path(settings.audit_key_file), mode=settings.mode)
     )
+
+
+def domain_dependencies(
+    settings: Settings, signer: AccessHeadSigner | None = None
+) -> dict[str, Provide]:
+    """The `policy` (consent rule) and `signer` (audit key; `audit_signer` if not given)
+    dependencies."""
+    policy = Policy(consent_required=settings.require_consent)
+    signer = signer or audit_signer(settings)
 
     def provide_policy() -> Policy:
         return policy
@@ -164,8 +182,11 @@ def _replayed(data: type[Any], what: str) -> ResponseSpec:
     )
 
 
-def _require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: a body must be declared as JSON (checked before the body is read)."""
+async def _require_json(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard: a body must be declared as JSON (checked before the body is read). Async, so
+    that Litestar does not run it in a worker thread (a thread hop on every write)."""
     media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise ClientException("Send the body as application/json", status_code=415)
@@ -263,10 +284,13 @@ class StafettloggController(Controller):
         policy: Rules,
         stafettlogg_id: StafettloggId,
         data: JSONBody[NewEntry],
+        live: Live,
     ) -> Response[EntryView]:
         view, created = await entries.write_entry(
             session, caller, stafettlogg_id, data, policy=policy
         )
+        if created:  # committed: tell the open streams (fire and forget)
+            live.bus.publish_entry(stafettlogg_id, view.id)
         return Response(view, status_code=_status(created))
 
     @get(
@@ -331,10 +355,12 @@ class StafettloggController(Controller):
         stafettlogg_id: StafettloggId,
         kind: KindParameter,
         principal_id: Id,
+        live: Live,
     ) -> None:
         await stafettlogger.remove_participant(
             session, caller, stafettlogg_id, kind, principal_id, policy=policy
         )
+        live.bus.publish_access_change(stafettlogg_id)  # their open streams end now
 
     @get(
         "/{stafettlogg_id:str}/epochs",
@@ -370,6 +396,79 @@ class StafettloggController(Controller):
             session, caller, stafettlogg_id, data, policy=policy
         )
         return Response(status, status_code=_status(created))
+
+    @post(
+        "/{stafettlogg_id:str}/key-grants",
+        status_code=201,
+        guards=[_require_json],
+        summary="Wrap the log's keys for a participant who holds none (a service whose consent "
+        "was given again): the current epoch, earlier ones only if consent allows history",
+        responses={
+            200: _replayed(EpochStatus, "key grant"),
+            **_problems(400, 401, 403, 404, 409, 413, 415),
+        },
+    )
+    async def grant_keys(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[NewKeyGrants],
+    ) -> Response[EpochStatus]:
+        status, created = await epochs.grant_keys(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
+        return Response(status, status_code=_status(created))
+
+    @post(
+        "/{stafettlogg_id:str}/erasure",
+        status_code=201,
+        guards=[_require_json],
+        summary="Erase a closed log by crypto-shredding: key grants first, then rows "
+        "(a municipal administrator, with a reason); returns what was kept and why",
+        responses={
+            200: _replayed(ErasureReport, "erasure"),
+            **_problems(400, 401, 403, 404, 409, 413, 415),
+        },
+    )
+    async def erase_stafettlogg(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        data: JSONBody[ErasureRequest],
+    ) -> Response[ErasureReport]:
+        report, created = await erasure.erase_stafettlogg(
+            session, caller, stafettlogg_id, data, policy=policy
+        )
+        return Response(report, status_code=_status(created))
+
+    @post(
+        "/{stafettlogg_id:str}/entries/{entry_id:str}/erasure",
+        status_code=201,
+        guards=[_require_json],
+        summary="Erase one entry by crypto-shredding its sealed envelope (a municipal "
+        "administrator, with a reason); returns what was kept and why",
+        responses={
+            200: _replayed(ErasureReport, "erasure"),
+            **_problems(400, 401, 403, 404, 409, 413, 415),
+        },
+    )
+    async def erase_entry(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        stafettlogg_id: StafettloggId,
+        entry_id: Id,
+        data: JSONBody[ErasureRequest],
+    ) -> Response[ErasureReport]:
+        report, created = await erasure.erase_entry(
+            session, caller, stafettlogg_id, entry_id, data, policy=policy
+        )
+        return Response(report, status_code=_status(created))
 
     @post(
         "/{stafettlogg_id:str}/consents",
@@ -430,10 +529,13 @@ class StafettloggController(Controller):
         stafettlogg_id: StafettloggId,
         consent_id: Id,
         data: JSONBody[WithdrawalRequest],
+        live: Live,
     ) -> ConsentView:
-        return await consent.withdraw_consent(
+        view = await consent.withdraw_consent(
             session, caller, stafettlogg_id, consent_id, data, policy=policy
         )
+        live.bus.publish_access_change(stafettlogg_id)  # the service's open streams end now
+        return view
 
     @get(
         "/{stafettlogg_id:str}/consents/{consent_id:str}/scan",
@@ -470,10 +572,13 @@ class StafettloggController(Controller):
         policy: Rules,
         stafettlogg_id: StafettloggId,
         data: JSONBody[LevelChangeRequest],
+        live: Live,
     ) -> Response[LevelChangeView]:
         view, created = await levels.change_level(
             session, caller, stafettlogg_id, data, policy=policy
         )
+        if created:  # the reason is an entry of the log
+            live.bus.publish_entry(stafettlogg_id, view.id)
         return Response(view, status_code=_status(created))
 
     @get(
@@ -584,6 +689,31 @@ class StafettloggController(Controller):
     ) -> SignedAccessHead:
         return await access_records.sign_access_head(
             session, caller, stafettlogg_id, signer, policy=policy
+        )
+
+
+class DueMeasuresController(Controller):
+    path = "/tiltak"
+    tags = ["stafettlogger"]  # noqa: RUF012 - Litestar reads these class attributes
+    security = [{BEARER_SCHEME: []}]  # noqa: RUF012
+
+    @get(
+        "/forfall",
+        summary="Measures across the caller's logs whose evaluation date has passed or is near "
+        "and that have no evaluation yet, earliest first, with their logs",
+        responses=_problems(400, 401),
+    )
+    async def due_measures(
+        self,
+        caller: Caller,
+        session: Session,
+        policy: Rules,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: DueCursor = None,
+        days: DueDays = DEFAULT_DAYS,
+    ) -> DueMeasurePage:
+        return await due_measures.page_due_measures(
+            session, caller, cursor=cursor, limit=limit, days=days, policy=policy
         )
 
 

@@ -14,6 +14,8 @@ __all__ = ["LOGG_AUDIENCE", "Settings"]
 LOGG_AUDIENCE = "stafett-logg"
 _DEFAULT_MAX_BODY = 256 * 1024
 _MIN_MAX_BODY = 4 * 1024
+_DEFAULT_HEAD_INTERVAL = 300  # seconds between publications of signed access-log heads
+_MAX_HEAD_INTERVAL = 24 * 3600
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     require_consent: bool = True
     # One-shot tokens across instances (shared.replay); unset: the database or, on SQLite, memory.
     replay_redis_url: str | None = None
+    # How often (seconds) logg signs and stores the head of every access-log chain that grew.
+    head_interval: int = _DEFAULT_HEAD_INTERVAL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -67,6 +71,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             )
         )
         require_consent = env_bool(environ, "STAFETT_LOGG_REQUIRE_CONSENT", True)
+        head_interval = env_int(environ, "STAFETT_LOGG_HEAD_INTERVAL", _DEFAULT_HEAD_INTERVAL)
+        if not 1 <= head_interval <= _MAX_HEAD_INTERVAL:
+            raise SettingsError(
+                f"STAFETT_LOGG_HEAD_INTERVAL must be 1 to {_MAX_HEAD_INTERVAL} seconds"
+            )
         if mode is Mode.PRODUCTION and not require_consent:
             raise SettingsError("STAFETT_LOGG_REQUIRE_CONSENT cannot be turned off in production")
         if mode is Mode.PRODUCTION:
@@ -91,4 +100,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             logg_url=env_str(environ, "STAFETT_LOGG_URL", "http://127.0.0.1:8002").rstrip("/"),
             max_body=max_body,
             replay_redis_url=replay_redis_url,
+            head_interval=head_interval,
         )

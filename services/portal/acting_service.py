@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from services.portal.auth_client import AuthClient, AuthRefusedError
 from services.portal.errors import error_page
 from services.portal.forms import FormState
+from services.portal.i18n import N_
 from services.portal.rendering import is_htmx, render
 from services.portal.viewer import NotLoggedInError, Viewer
 
@@ -26,8 +27,8 @@ __all__ = ["ACTING_SERVICE_ROUTES", "act_for_service", "acting_service_page"]
 
 _Req = Request[Any, Any, Any]
 _CurrentViewer: TypeAlias = NamedDependency[Viewer | None]  # as routes.CurrentViewer
-_CHOOSE = "Velg en av tjenestene i listen."
-_REFUSED = (
+_CHOOSE = N_("Velg en av tjenestene i listen.")
+_REFUSED = N_(
     "Du kan ikke handle for denne tjenesten lenger. Den kan være deaktivert, eller du er "
     "ikke registrert der nå. Velg en annen, eller ta kontakt med administratoren i kommunen."
 )
@@ -40,8 +41,8 @@ def _staff(request: _Req, viewer: Viewer | None) -> Viewer | Response[Any]:
         return error_page(
             request,
             403,
-            heading="Bare ansatte handler for en tjeneste",
-            message="Som foresatt ser du stafettloggene til barnet ditt fra forsiden.",
+            heading=N_("Bare ansatte handler for en tjeneste"),
+            message=N_("Som foresatt ser du stafettloggene til barnet ditt fra forsiden."),
         )
     return viewer
 

@@ -27,6 +27,7 @@ from services.portal.auth_client import (
 )
 from services.portal.errors import error_page
 from services.portal.forms import FormState
+from services.portal.i18n import N_
 from services.portal.rendering import htmx_target, is_htmx, render
 from services.portal.routes import CurrentViewer
 from services.portal.viewer import NotLoggedInError, Viewer
@@ -35,8 +36,11 @@ __all__ = [
     "ADMIN_ROUTES",
     "MAX_SERVICE_NAME",
     "MAX_STAFF_FILE",
+    "administrator_or_refusal",
+    "auth_of",
     "check_service_unit_form",
     "check_staff_form",
+    "not_admin_page",
 ]
 
 MAX_SERVICE_NAME = 120
@@ -46,6 +50,8 @@ _SERVICE_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _PID = re.compile(r"^[0-9]{11}$")
 _SUBJECT = re.compile(r"^p_[A-Za-z0-9_-]{1,30}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")  # auth decides; this catches typos
+_MAX_EMAIL = 254
 _CSV_TYPES = frozenset(
     {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", ""}
 )
@@ -65,43 +71,60 @@ def check_service_unit_form(form: Mapping[str, object]) -> FormState:
     state = FormState(values={"service_id": _text(form, "service_id"), "name": _text(form, "name")})
     service_id, name = state.values["service_id"], state.values["name"]
     if not service_id:
-        state.errors["service_id"] = "Skriv en id for tjenesten, for eksempel «nordby-skole»."
+        state.errors["service_id"] = N_("Skriv en id for tjenesten, for eksempel «nordby-skole».")
     elif not _SERVICE_ID.fullmatch(service_id):
-        state.errors["service_id"] = (
+        state.errors["service_id"] = N_(
             "Id-en kan bare ha små bokstaver (a til z), sifre og bindestrek, høyst 64 tegn, "
             "og kan ikke begynne eller slutte med bindestrek."
         )
     if not name:
-        state.errors["name"] = "Skriv navnet på tjenesten."
+        state.errors["name"] = N_("Skriv navnet på tjenesten.")
     elif len(name) > MAX_SERVICE_NAME:
-        state.errors["name"] = f"Navnet kan være høyst {MAX_SERVICE_NAME} tegn."
+        state.errors["name"] = N_(
+            "Navnet kan være høyst %(max_service_name)s tegn.", max_service_name=MAX_SERVICE_NAME
+        )
     return state
 
 
 def check_staff_form(form: Any, active_service_ids: set[str]) -> tuple[FormState, list[str]]:
-    """`pid` (11 digits; auth checks the check digits), `name`, `service_ids` (checkboxes)
-    and `admin`. Returns the state and the chosen service ids."""
+    """`pid` (11 digits; auth checks the check digits), `name`, `service_ids` (checkboxes),
+    `admin` and `email` (optional: where notifications go; auth checks it). Returns the state
+    and the chosen service ids."""
     typed_pid = _text(form, "pid")
     chosen = [v for v in form.getall("service_ids", []) if isinstance(v, str)]
     admin = _text(form, "admin") == "ja"
     state = FormState(
-        values={"pid": typed_pid, "name": _text(form, "name"), "admin": "ja" if admin else ""}
+        values={
+            "pid": typed_pid,
+            "name": _text(form, "name"),
+            "admin": "ja" if admin else "",
+            "email": _text(form, "email"),
+        }
     )
+    email = state.values["email"]
+    if email and (len(email) > _MAX_EMAIL or not _EMAIL.fullmatch(email)):
+        state.errors["email"] = N_(
+            "Dette ser ikke ut som en e-postadresse. Skriv den slik: navn@eksempel.no"
+        )
     pid = typed_pid.replace(" ", "")
     if not pid:
-        state.errors["pid"] = "Skriv fødselsnummeret til den ansatte."
+        state.errors["pid"] = N_("Skriv fødselsnummeret til den ansatte.")
     elif not _PID.fullmatch(pid):
-        state.errors["pid"] = "Et fødselsnummer har 11 siffer. Sjekk at du har skrevet det riktig."
+        state.errors["pid"] = N_(
+            "Et fødselsnummer har 11 siffer. Sjekk at du har skrevet det riktig."
+        )
     name = state.values["name"]
     if not name:
-        state.errors["name"] = "Skriv navnet til den ansatte."
+        state.errors["name"] = N_("Skriv navnet til den ansatte.")
     elif len(name) > MAX_STAFF_NAME:
-        state.errors["name"] = f"Navnet kan være høyst {MAX_STAFF_NAME} tegn."
+        state.errors["name"] = N_(
+            "Navnet kan være høyst %(max_staff_name)s tegn.", max_staff_name=MAX_STAFF_NAME
+        )
     service_ids = list(dict.fromkeys(chosen))
     if any(service_id not in active_service_ids for service_id in service_ids):
-        state.errors["service_ids"] = "Velg tjenester fra listen."
+        state.errors["service_ids"] = N_("Velg tjenester fra listen.")
     elif not service_ids and not admin:
-        state.errors["service_ids"] = (
+        state.errors["service_ids"] = N_(
             "Velg minst én tjeneste. Bare administratorer kan være uten tjeneste."
         )
     return state, service_ids
@@ -127,9 +150,11 @@ def _not_admin(request: _Req) -> Response[Any]:
     return error_page(
         request,
         403,
-        heading="Bare administratorer har tilgang her",
-        message="Sidene for administrasjon er for kommunens administratorer. "
-        "Ta kontakt med en administrator hvis du mener du skal ha tilgang.",
+        heading=N_("Bare administratorer har tilgang her"),
+        message=N_(
+            "Sidene for administrasjon er for kommunens administratorer. "
+            "Ta kontakt med en administrator hvis du mener du skal ha tilgang."
+        ),
     )
 
 
@@ -219,13 +244,15 @@ async def admin_add_service(request: _Req, state: State, viewer: CurrentViewer) 
             if error.status == 403:
                 return _not_admin(request)
             if error.status == 409:
-                form.errors["service_id"] = "Det finnes allerede en tjeneste med denne id-en."
+                form.errors["service_id"] = N_("Det finnes allerede en tjeneste med denne id-en.")
             else:
-                form.errors["_form"] = "Tjenesten kunne ikke lagres. Sjekk id og navn."
+                form.errors["_form"] = N_("Tjenesten kunne ikke lagres. Sjekk id og navn.")
         else:
             if not is_htmx(request):
                 return _back_to(request, "/admin/tjenester")
-            return await _services_page(request, state, admin, notice=f"{unit.name} er lagt til.")
+            return await _services_page(
+                request, state, admin, notice=N_("%(name)s er lagt til.", name=unit.name)
+            )
     return await _services_page(request, state, admin, form, status_code=422)
 
 
@@ -299,25 +326,33 @@ async def admin_add_staff(request: _Req, state: State, viewer: CurrentViewer) ->
                 name=form.values["name"],
                 service_ids=chosen,
                 admin=form.values["admin"] == "ja",
+                email=form.values["email"] or None,
             )
         except AdminRefusedError as error:
             if error.status == 403:
                 return _not_admin(request)
-            if error.slug == "invalid-fodselsnummer":
-                form.errors["pid"] = (
+            if error.slug == "invalid-email":
+                form.errors["email"] = N_(
+                    "Denne e-postadressen kan vi ikke sende til. Sjekk at den er riktig skrevet."
+                )
+            elif error.slug == "invalid-fodselsnummer":
+                form.errors["pid"] = N_(
                     "Fødselsnummeret er ikke gyldig. Sjekk at alle de 11 sifrene er riktige."
                 )
             elif error.status == 409:
-                form.errors["pid"] = "Denne personen er allerede registrert som ansatt."
+                form.errors["pid"] = N_("Denne personen er allerede registrert som ansatt.")
             elif error.slug in {"unknown-service", "service-required"}:
-                form.errors["service_ids"] = "Velg minst én tjeneste fra listen."
+                form.errors["service_ids"] = N_("Velg minst én tjeneste fra listen.")
             else:
-                form.errors["_form"] = "Den ansatte kunne ikke lagres. Prøv igjen."
+                form.errors["_form"] = N_("Den ansatte kunne ikke lagres. Prøv igjen.")
         else:
             if not is_htmx(request):
                 return _back_to(request, "/admin/ansatte")
             return await _staff_page(
-                request, state, admin, notice=f"{member.name} er lagt til som ansatt."
+                request,
+                state,
+                admin,
+                notice=N_("%(name)s er lagt til som ansatt.", name=member.name),
             )
     return await _staff_page(request, state, admin, form, chosen, status_code=422)
 
@@ -339,9 +374,9 @@ async def admin_deactivate_staff(
         if error.status == 404:
             return error_page(request, 404)
         message = (
-            "Du kan ikke deaktivere deg selv."
+            N_("Du kan ikke deaktivere deg selv.")
             if error.status == 409
-            else "Den ansatte kunne ikke deaktiveres. Prøv igjen."
+            else N_("Den ansatte kunne ikke deaktiveres. Prøv igjen.")
         )
         return await _staff_page(
             request, state, admin, FormState(errors={"_form": message}), status_code=409
@@ -349,7 +384,10 @@ async def admin_deactivate_staff(
     if not is_htmx(request):
         return _back_to(request, "/admin/ansatte")
     return await _staff_page(
-        request, state, admin, notice=f"{member.name} er deaktivert og kan ikke logge inn."
+        request,
+        state,
+        admin,
+        notice=N_("%(name)s er deaktivert og kan ikke logge inn.", name=member.name),
     )
 
 
@@ -387,18 +425,20 @@ async def admin_import(request: _Req, viewer: CurrentViewer) -> Response[Any]:
 
 async def _read_upload(upload: object, form: FormState) -> bytes | None:
     if not isinstance(upload, UploadFile) or not upload.filename:
-        form.errors["file"] = "Velg en fil å laste opp."
+        form.errors["file"] = N_("Velg en fil å laste opp.")
         return None
     media_type = (upload.content_type or "").split(";")[0].strip().lower()
     if not upload.filename.lower().endswith(".csv") or media_type not in _CSV_TYPES:
-        form.errors["file"] = "Filen må være en CSV-fil (.csv). Lagre regnearket som «CSV UTF-8»."
+        form.errors["file"] = N_(
+            "Filen må være en CSV-fil (.csv). Lagre regnearket som «CSV UTF-8»."
+        )
         return None
     body = await upload.read(MAX_STAFF_FILE + 1)
     if len(body) > MAX_STAFF_FILE:
-        form.errors["file"] = "Filen er større enn 1 MiB. Del den opp i flere filer."
+        form.errors["file"] = N_("Filen er større enn 1 MiB. Del den opp i flere filer.")
         return None
     if not body.strip():
-        form.errors["file"] = "Filen er tom."
+        form.errors["file"] = N_("Filen er tom.")
         return None
     return body
 
@@ -419,15 +459,15 @@ async def admin_import_staff(request: _Req, state: State, viewer: CurrentViewer)
     try:
         result = await _auth(state).admin_import_staff(admin.session_cookie, body)
     except AdminImportRejectedError as error:
-        form.errors["file"] = "Filen har feil. Ingen ansatte er importert. Rett linjene under."
+        form.errors["file"] = N_("Filen har feil. Ingen ansatte er importert. Rett linjene under.")
         return _import_page(request, admin, form, line_errors=error.errors, status_code=422)
     except AdminRefusedError as error:
         if error.status == 403:
             return _not_admin(request)
         form.errors["file"] = (
-            "Filen har ikke riktig format. Lagre regnearket som «CSV UTF-8»."
+            N_("Filen har ikke riktig format. Lagre regnearket som «CSV UTF-8».")
             if error.status == 415
-            else "Filen kunne ikke importeres. Prøv igjen."
+            else N_("Filen kunne ikke importeres. Prøv igjen.")
         )
         return _import_page(request, admin, form, status_code=422)
     return _import_page(request, admin, result=result)
@@ -443,3 +483,8 @@ ADMIN_ROUTES = [
     admin_import,
     admin_import_staff,
 ]
+
+# Shared with the other administrators' pages (services.portal.municipal_settings).
+administrator_or_refusal = _administrator
+auth_of = _auth
+not_admin_page = _not_admin

@@ -19,15 +19,22 @@ from services.portal.access_log import ACCESS_LOG_ROUTES
 from services.portal.admin import ADMIN_ROUTES
 from services.portal.auth_client import AuthClient
 from services.portal.consent_routes import CONSENT_ROUTES
+from services.portal.erasure import ERASURE_ROUTES
 from services.portal.errors import portal_exception_handlers
 from services.portal.i18n import install as install_i18n
-from services.portal.i18n import load_translations
+from services.portal.i18n import load_translations, remember_locale
+from services.portal.language import LANGUAGE_ROUTES
 from services.portal.lifecycle import LIFECYCLE_ROUTES
+from services.portal.live import LIVE_ROUTES, live_relay
 from services.portal.logg_client import LoggClient
+from services.portal.meeting_routes import MEETING_ROUTES
+from services.portal.municipal_settings import MUNICIPAL_SETTINGS_ROUTES
+from services.portal.notification_settings import NOTIFICATION_ROUTES
 from services.portal.routes import ROUTES, provide_viewer
 from services.portal.security_headers import security_headers_hook
 from services.portal.settings import CLIENT_ID, Settings
 from services.portal.stafettlogger import StafettloggService
+from services.portal.youth import YOUTH_ROUTES
 
 __all__ = ["create_app"]
 
@@ -71,13 +78,20 @@ def create_app(
         route_handlers=[
             *ROUTES,
             *ADMIN_ROUTES,
+            *ERASURE_ROUTES,
+            *NOTIFICATION_ROUTES,
             *CONSENT_ROUTES,
             *ACCESS_LOG_ROUTES,
             *LIFECYCLE_ROUTES,
+            *MUNICIPAL_SETTINGS_ROUTES,
+            *LIVE_ROUTES,
+            *MEETING_ROUTES,
+            *LANGUAGE_ROUTES,
+            *YOUTH_ROUTES,
             create_static_files_router(path="/static", directories=[_HERE / "static"]),
         ],
         dependencies={"viewer": Provide(provide_viewer)},
-        lifespan=[clients],
+        lifespan=[clients, live_relay(logg_transport)],
         state=State({"settings": settings, "translations": translations}),
         template_config=TemplateConfig(
             directory=_HERE / "templates",
@@ -93,6 +107,7 @@ def create_app(
             cookie_samesite="lax",
         ),
         exception_handlers=portal_exception_handlers(),
+        before_request=remember_locale,
         before_send=[security_headers_hook(settings.auth_url, settings.logout_origins)],
         request_max_body_size=_MAX_BODY,
         openapi_config=None,

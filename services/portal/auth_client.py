@@ -38,6 +38,8 @@ __all__ = [
     "AuthClient",
     "AuthRefusedError",
     "AuthUnavailableError",
+    "MunicipalSettings",
+    "NotificationPreferences",
     "Principal",
     "PrincipalKind",
     "ServiceRef",
@@ -54,6 +56,7 @@ _JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ASSERTION_LIFETIME = 60
 _PRINCIPAL_TTL = 60.0
 _SERVICES_TTL = 60.0
+_SETTINGS_TTL = 60.0
 _TIMEOUT = httpx.Timeout(5.0)
 
 _log = logging.getLogger("stafett.portal.auth_client")
@@ -192,6 +195,7 @@ class AuthClient:
         self._clock = clock
         self._principals: _BoundedCache[tuple[str, str], Principal] = _BoundedCache(2_000, clock)
         self._services: _BoundedCache[str, list[ServiceUnit]] = _BoundedCache(1, clock)
+        self._settings: _BoundedCache[str, MunicipalSettings] = _BoundedCache(1, clock)
 
     def client_assertion(self) -> str:
         """A fresh private_key_jwt assertion (RFC 7523 §3): iss = sub = our client id, aud =
@@ -388,15 +392,22 @@ class AuthClient:
         return _decoded(response.content, list[AdminStaffMember])
 
     async def admin_add_staff(
-        self, session_cookie: str, *, pid: str, name: str, service_ids: list[str], admin: bool
+        self,
+        session_cookie: str,
+        *,
+        pid: str,
+        name: str,
+        service_ids: list[str],
+        admin: bool,
+        email: str | None = None,
     ) -> AdminStaffMember:
-        """Register a staff member. The pid goes to auth only (stored there as an HMAC)."""
-        response = await self._admin_call(
-            session_cookie,
-            "POST",
-            "/staff",
-            json={"pid": pid, "name": name, "service_ids": service_ids, "admin": admin},
-        )
+        """Register a staff member. The pid goes to auth only (stored there as an HMAC);
+        `email` is where notifications go (AdminRefusedError "invalid-email" if auth says no)."""
+        body: dict[str, Any] = {"pid": pid, "name": name, "service_ids": service_ids}
+        body["admin"] = admin
+        if email is not None:
+            body["email"] = email
+        response = await self._admin_call(session_cookie, "POST", "/staff", json=body)
         return _decoded(response.content, AdminStaffMember)
 
     async def admin_deactivate_staff(self, session_cookie: str, subject: str) -> AdminStaffMember:
@@ -415,6 +426,63 @@ class AuthClient:
             headers={"Content-Type": "text/csv; charset=utf-8"},
         )
         return _decoded(response.content, AdminImportResult)
+
+    # -- the person's own notification choice (auth's /notifications/preferences) ----------
+
+    async def notification_preferences(self, session_cookie: str) -> NotificationPreferences:
+        response = await self._directory(session_cookie, "GET", "/notifications/preferences")
+        return _decoded(response.content, NotificationPreferences)
+
+    async def set_notification_preferences(
+        self, session_cookie: str, preferences: NotificationPreferences
+    ) -> NotificationPreferences:
+        """Store the person's choice; AuthRefusedError(400) when auth refuses the address."""
+        response = await self._directory(
+            session_cookie,
+            "PUT",
+            "/notifications/preferences",
+            json=msgspec.to_builtins(preferences),
+        )
+        return _decoded(response.content, NotificationPreferences)
+
+    # -- the municipality's settings (auth's /municipality/settings) ---------------------------
+
+    async def municipal_settings(self, session_cookie: str) -> MunicipalSettings:
+        """The age for own consent and the retention of closed logs; anyone signed in reads them.
+        The same for everyone, so one answer serves every viewer for a minute."""
+        cached = self._settings.get("municipality")
+        if cached is not None:
+            return cached
+        response = await self._municipality_call(session_cookie, "GET")
+        settings = _decoded(response.content, MunicipalSettings)
+        self._settings.put("municipality", settings, self._clock() + _SETTINGS_TTL)
+        return settings
+
+    def forget_municipal_settings(self) -> None:
+        """Make the next read ask auth, for a decision that needs the settings as they are now."""
+        self._settings = _BoundedCache(1, self._clock)
+
+    async def change_municipal_settings(
+        self, session_cookie: str, *, youth_consent_age: int, retention_years: int
+    ) -> MunicipalSettings:
+        """Change them (administrators; AdminRefusedError(403) for anyone else)."""
+        body = {"youth_consent_age": youth_consent_age, "retention_years": retention_years}
+        response = await self._municipality_call(session_cookie, "PUT", json=body)
+        self.forget_municipal_settings()  # the cached answer is out of date
+        return _decoded(response.content, MunicipalSettings)
+
+    async def _municipality_call(
+        self, session_cookie: str, method: str, **kwargs: Any
+    ) -> httpx.Response:
+        token = await self.access_token(session_cookie, AUDIENCE_AUTH)
+        headers = {"Authorization": f"Bearer {token}"}
+        response = await self._send(method, "/municipality/settings", headers=headers, **kwargs)
+        if response.status_code == 401:
+            raise SessionExpiredError
+        if response.status_code >= 400:
+            problem = _decode_or_none(response.content, _AdminProblem) or _AdminProblem()
+            raise AdminRefusedError(response.status_code, problem.type.rpartition(":")[2])
+        return response
 
     async def act_for_service(self, session_cookie: str, service_id: str) -> SessionContext:
         """Make the browser's session act for the service unit `service_id` (one of the
@@ -457,6 +525,20 @@ def _decoded(content: bytes, type_: type[_T]) -> _T:
     return value
 
 
+class NotificationPreferences(msgspec.Struct, frozen=True):
+    """Where auth e-mails the person that something is waiting (never what), and whether."""
+
+    email: str | None
+    enabled: bool
+    language: str = "nb"
+
+
+class MunicipalSettings(msgspec.Struct, frozen=True):
+    youth_consent_age: int  # 15 or 16
+    retention_years: int
+    updated_at: int | None = None
+
+
 class AdminServiceUnit(msgspec.Struct, frozen=True):
     id: str
     name: str
@@ -470,6 +552,7 @@ class AdminStaffMember(msgspec.Struct, frozen=True):
     service_ids: list[str]
     admin: bool
     active: bool
+    email: str | None = None
 
 
 class AdminImportResult(msgspec.Struct, frozen=True):

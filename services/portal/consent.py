@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from services.portal.auth_client import AUDIENCE_LOGG, AuthClient, AuthRefusedError
 from services.portal.epochs import EpochRotation
+from services.portal.i18n import N_
 from services.portal.logg_client import LoggClient
 from services.portal.norwegian import OSLO, format_date
 from services.portal.sealing import open_epoch_keys, utc_timestamp
@@ -53,10 +54,10 @@ ConsentDecision = Literal["given", "refused"]
 ConsentState = Literal["given", "not-yet-valid", "expired", "withdrawn", "refused", "none"]
 
 CONSENT_SCOPE_LABELS: dict[str, str] = {
-    "all": "Alt i stafettloggen",
-    "health": "Bare opplysninger om helse",
-    "school": "Bare opplysninger om barnehage og skole",
-    "welfare": "Bare opplysninger om familie og velferd",
+    "all": N_("Alt i stafettloggen"),
+    "health": N_("Bare opplysninger om helse"),
+    "school": N_("Bare opplysninger om barnehage og skole"),
+    "welfare": N_("Bare opplysninger om familie og velferd"),
 }
 _SCOPES: dict[str, ConsentScope] = {
     "all": "all",
@@ -137,16 +138,25 @@ class ConsentOverview:
 
 
 def _how(consent: ConsentView) -> str:
-    return " (på papir)" if consent.method == "paper" else ""
+    return N_(" (på papir)") if consent.method == "paper" else ""
+
+
+def _history(consent: ConsentView) -> str:
+    """Whether the service may read what was written before its consent, in plain words."""
+    if consent.history:
+        return N_("Tjenesten kan også lese det som ble skrevet før samtykket.")
+    return N_("Tjenesten ser bare det som skrives etter samtykket.")
 
 
 def _service_consent(
     service_id: str, name: str, consents: list[ConsentView], today: date, now: datetime
 ) -> ServiceConsent:
-    explanation = (
-        f"Når du gir samtykke, kan de ansatte i {name} lese og skrive i stafettloggen "
-        f"til og med {format_date(default_valid_until(today))}, eller den datoen du velger. "
-        "Du kan trekke samtykket tilbake når du vil."
+    explanation = N_(
+        "Når du gir samtykke, kan de ansatte i %(name)s lese og skrive i stafettloggen "
+        "til og med %(day)s, eller den datoen du velger. "
+        "Du kan trekke samtykket tilbake når du vil.",
+        name=name,
+        day=format_date(default_valid_until(today)),
     )
     valid = [c for c in consents if c.valid_now]
     if valid:
@@ -156,26 +166,34 @@ def _service_consent(
             service_id,
             name,
             "given",
-            f"Samtykke gitt til og med {last_day}{_how(current)}",
+            N_(
+                "Samtykke gitt til og med %(day)s%(how)s. %(history)s",
+                day=last_day,
+                how=_how(current),
+                history=_history(current),
+            ),
             current.id,
             explanation,
         )
     if not consents:
         return ServiceConsent(
-            service_id, name, "none", "Samtykke er ikke gitt ennå", None, explanation
+            service_id, name, "none", N_("Samtykke er ikke gitt ennå"), None, explanation
         )
     newest = consents[0]
     state: ConsentState
     if newest.status == "withdrawn":
         moment = newest.withdrawn_at or newest.recorded_at
-        state, label = "withdrawn", f"Samtykket ble trukket tilbake {_day(moment)}"
+        state, label = "withdrawn", N_("Samtykket ble trukket tilbake %(day)s", day=_day(moment))
     elif newest.status == "refused":
-        state, label = "refused", f"Samtykke avslått {_day(newest.recorded_at)}{_how(newest)}"
+        state, label = (
+            "refused",
+            N_("Samtykke avslått %(day)s%(how)s", day=_day(newest.recorded_at), how=_how(newest)),
+        )
     elif now < newest.valid_from:
-        state, label = "not-yet-valid", f"Samtykke gitt fra {_day(newest.valid_from)}"
+        state, label = "not-yet-valid", N_("Samtykke gitt fra %(day)s", day=_day(newest.valid_from))
     else:
         ended = format_date(last_valid_day(newest.valid_until))
-        state, label = "expired", f"Samtykket gjaldt til og med {ended}"
+        state, label = "expired", N_("Samtykket gjaldt til og med %(day)s", day=ended)
     return ServiceConsent(service_id, name, state, label, None, explanation)
 
 
@@ -295,8 +313,10 @@ class ConsentService:
         decision: ConsentDecision,
         last_day: date,
         scopes: Sequence[str],
+        history: bool = False,
     ) -> ConsentView:
-        """Record the viewer's own consent (or refusal) for a service unit, in the portal."""
+        """Record the viewer's own consent (or refusal) for a service unit, in the portal; for
+        a consent, wrap the log's keys for the service at once (`_grant_keys`)."""
         consent = NewConsent(
             id=consent_id,
             service_id=service_id,
@@ -305,8 +325,20 @@ class ConsentService:
             valid_from=datetime.now(UTC).replace(microsecond=0),
             valid_until=valid_until_moment(last_day),
             method="portal",
+            history=history and decision == "given",
         )
-        return await self._logg.record_consent(await self._token(viewer), stafettlogg_id, consent)
+        view = await self._logg.record_consent(await self._token(viewer), stafettlogg_id, consent)
+        await self._grant_keys(viewer, stafettlogg_id, view)
+        return view
+
+    async def _grant_keys(self, viewer: Viewer, stafettlogg_id: str, consent: ConsentView) -> None:
+        """A consent valid now lets the service read at once: the viewer's portal wraps the
+        current epoch key for it (and the history, if the consent allows it), also when the
+        consent is given again after it ended (services.portal.epochs)."""
+        if consent.valid_now:
+            await self._epochs.grant_after_consent(
+                viewer, stafettlogg_id, consent.service_id, history=consent.history
+            )
 
     async def withdraw(self, viewer: Viewer, stafettlogg_id: str, consent_id: str) -> ConsentView:
         """Withdraw a consent in the portal: the service's next request is refused, and the
@@ -357,6 +389,7 @@ class ConsentService:
         last_day: date,
         scopes: Sequence[str],
         scan: bytes,
+        history: bool = False,
     ) -> ConsentView:
         """Record a consent (or refusal) signed on paper, with the form's scan sealed first."""
         sealed = await self._seal_scan(viewer, stafettlogg_id, consent_id, scan)
@@ -370,8 +403,11 @@ class ConsentService:
             method="paper",
             given_by=given_by,
             scan=sealed,
+            history=history and decision == "given",
         )
-        return await self._logg.record_consent(await self._token(viewer), stafettlogg_id, consent)
+        view = await self._logg.record_consent(await self._token(viewer), stafettlogg_id, consent)
+        await self._grant_keys(viewer, stafettlogg_id, view)
+        return view
 
     async def record_paper_withdrawal(
         self, viewer: Viewer, stafettlogg_id: str, consent_id: str, scan: bytes

@@ -15,6 +15,7 @@ from litestar.datastructures import UploadFile
 
 from services.portal.consent import default_valid_until, new_consent_id
 from services.portal.forms import FormState
+from services.portal.i18n import N_
 from services.portal.norwegian import OSLO
 from shared.wire import CONSENT_SCOPES
 
@@ -42,6 +43,12 @@ def _text(form: Mapping[str, object], name: str) -> str:
     return raw.strip()[:200] if isinstance(raw, str) else ""
 
 
+def _history(form: Mapping[str, object]) -> str:
+    """«yes» only when the box «may read what was written before» is ticked; anything else,
+    or no box, is «no» (the service sees only what is written from now on)."""
+    return "yes" if _text(form, "history") == "yes" else ""
+
+
 def _consent_id(form: Mapping[str, object]) -> str:
     typed = _text(form, "consent_id")
     return typed if _ID.fullmatch(typed) else new_consent_id()
@@ -50,19 +57,20 @@ def _consent_id(form: Mapping[str, object]) -> str:
 def _check_last_day(state: FormState, today: date) -> None:
     typed = state.values["valid_until"]
     if not typed:
-        state.errors["valid_until"] = "Velg hvor lenge samtykket skal gjelde."
+        state.errors["valid_until"] = N_("Velg hvor lenge samtykket skal gjelde.")
         return
     try:
         last_day = date.fromisoformat(typed) if len(typed) == 10 else None
     except ValueError:
         last_day = None
     if last_day is None:
-        state.errors["valid_until"] = "Skriv datoen som år-måned-dag, for eksempel 2027-05-03."
+        state.errors["valid_until"] = N_("Skriv datoen som år-måned-dag, for eksempel 2027-05-03.")
     elif last_day < today:
-        state.errors["valid_until"] = "Datoen kan ikke være tilbake i tid."
+        state.errors["valid_until"] = N_("Datoen kan ikke være tilbake i tid.")
     elif last_day > today.replace(year=today.year + MAX_YEARS, day=min(today.day, 28)):
-        state.errors["valid_until"] = (
-            f"Et samtykke kan gjelde i høyst {MAX_YEARS} år om gangen. Velg en tidligere dato."
+        state.errors["valid_until"] = N_(
+            "Et samtykke kan gjelde i høyst %(max_years)s år om gangen. Velg en tidligere dato.",
+            max_years=MAX_YEARS,
         )
 
 
@@ -79,14 +87,17 @@ def check_consent_form(
             "decision": _text(form, "decision"),
             "valid_until": _text(form, "valid_until"),
             "scope": _text(form, "scope") or "all",
+            "history": _history(form),
         }
     )
     if state.values["service_id"] not in service_ids:
-        state.errors["_form"] = "Vi fant ikke denne tjenesten i stafettloggen. Last siden på nytt."
+        state.errors["_form"] = N_(
+            "Vi fant ikke denne tjenesten i stafettloggen. Last siden på nytt."
+        )
     if state.values["decision"] not in {"given", "refused"}:
-        state.errors["_form"] = "Velg om du vil gi samtykke eller avslå."
+        state.errors["_form"] = N_("Velg om du vil gi samtykke eller avslå.")
     if state.values["scope"] not in CONSENT_SCOPES:
-        state.errors["scope"] = "Velg hva samtykket gjelder."
+        state.errors["scope"] = N_("Velg hva samtykket gjelder.")
     if state.values["decision"] == "refused":
         probe = FormState(values=dict(state.values))
         _check_last_day(probe, today)
@@ -115,16 +126,17 @@ def check_paper_consent_form(
             "decision": _text(form, "decision") or "given",
             "valid_until": _text(form, "valid_until"),
             "scope": _text(form, "scope") or "all",
+            "history": _history(form),
         }
     )
     if state.values["service_id"] not in service_ids:
-        state.errors["service_id"] = "Velg tjenesten samtykket gjelder."
+        state.errors["service_id"] = N_("Velg tjenesten samtykket gjelder.")
     if state.values["given_by"] not in giver_ids:
-        state.errors["given_by"] = "Velg hvem som skrev under på skjemaet."
+        state.errors["given_by"] = N_("Velg hvem som skrev under på skjemaet.")
     if state.values["decision"] not in {"given", "refused"}:
-        state.errors["decision"] = "Velg om skjemaet gir samtykke eller avslår."
+        state.errors["decision"] = N_("Velg om skjemaet gir samtykke eller avslår.")
     if state.values["scope"] not in CONSENT_SCOPES:
-        state.errors["scope"] = "Velg hva samtykket gjelder."
+        state.errors["scope"] = N_("Velg hva samtykket gjelder.")
     _check_last_day(state, today)
     return state
 
@@ -137,20 +149,20 @@ def scan_kind(data: bytes) -> str | None:
 async def read_scan(upload: object, state: FormState, field: str = "scan") -> bytes | None:
     """The uploaded scan's bytes, or None with a message in `state.errors[field]`."""
     if not isinstance(upload, UploadFile) or not upload.filename:
-        state.errors[field] = "Velg filen med det skannede skjemaet."
+        state.errors[field] = N_("Velg filen med det skannede skjemaet.")
         return None
     data = await upload.read(MAX_SCAN + 1)
     if not data:
-        state.errors[field] = "Filen er tom. Velg filen med det skannede skjemaet."
+        state.errors[field] = N_("Filen er tom. Velg filen med det skannede skjemaet.")
         return None
     if len(data) > MAX_SCAN:
-        state.errors[field] = (
+        state.errors[field] = N_(
             "Filen er større enn 5 MB. Skann skjemaet med lavere oppløsning, "
             "eller lagre det som PDF."
         )
         return None
     if scan_kind(data) is None:
-        state.errors[field] = (
+        state.errors[field] = N_(
             "Filen må være en PDF, et JPEG-bilde eller et PNG-bilde. "
             "Lagre skannet i et av disse formatene og prøv igjen."
         )

@@ -25,6 +25,7 @@ from services.portal.consent_forms import (
 from services.portal.errors import error_page
 from services.portal.form_actions import FormOutcome, NoKey, Refusal, run_form_action
 from services.portal.forms import FormState
+from services.portal.i18n import N_
 from services.portal.logg_client import LoggError
 from services.portal.rendering import is_htmx
 from services.portal.routes import (
@@ -45,8 +46,10 @@ _BLOCK = "consent"
 _MAX_UPLOAD = 2 * MAX_SCAN + 256 * 1024
 _NO_KEY = NoKey(
     MissingEpochKeyError,
-    "Du mangler nøkkelen som trengs for å lagre skannet. "
-    "Be den som la deg til i stafettloggen om å legge deg til på nytt.",
+    N_(
+        "Du mangler nøkkelen som trengs for å lagre skannet. "
+        "Be den som la deg til i stafettloggen om å legge deg til på nytt."
+    ),
 )
 
 
@@ -57,28 +60,32 @@ def _consents(state: State) -> ConsentService:
 def _refusal(error: LoggError) -> Refusal:
     """What to say when logg refuses a consent request."""
     if error.status == 403:
-        return Refusal("Du har ikke lov til å gjøre dette i denne stafettloggen.", 403)
+        return Refusal(N_("Du har ikke lov til å gjøre dette i denne stafettloggen."), 403)
     if error.status == 409:
         return Refusal(
-            "Dette er allerede registrert, eller samtykket er endret i mellomtiden. "
-            "Last siden på nytt for å se hva som gjelder nå.",
+            N_(
+                "Dette er allerede registrert, eller samtykket er endret i mellomtiden. "
+                "Last siden på nytt for å se hva som gjelder nå."
+            ),
             409,
         )
     if error.status == 404:
-        return Refusal("Vi fant ikke samtykket. Last siden på nytt og prøv igjen.", 404)
+        return Refusal(N_("Vi fant ikke samtykket. Last siden på nytt og prøv igjen."), 404)
     if error.status == 413:
-        return Refusal("Skannet er for stort. Det kan være høyst 5 MB.", 413)
-    return Refusal("Det gikk ikke å lagre. Prøv igjen.", 400)
+        return Refusal(N_("Skannet er for stort. Det kan være høyst 5 MB."), 413)
+    return Refusal(N_("Det gikk ikke å lagre. Prøv igjen."), 400)
 
 
 def _guardians_only(request: _Req) -> Response[Any]:
     return error_page(
         request,
         403,
-        heading="Bare foresatte kan gi eller trekke tilbake samtykke",
+        heading=N_("Bare foresatte kan gi eller trekke tilbake samtykke"),
         message=(
-            "Samtykke gis av foreldrene, eller av ungdommen selv. Har dere fått et samtykke "
-            "på papir, kan stafettholderen registrere det."
+            N_(
+                "Samtykke gis av foreldrene, eller av ungdommen selv. Har dere fått et samtykke "
+                "på papir, kan stafettholderen registrere det."
+            )
         ),
     )
 
@@ -87,8 +94,8 @@ def _coordinator_only(request: _Req) -> Response[Any]:
     return error_page(
         request,
         403,
-        heading="Bare stafettholderen kan registrere samtykke på papir",
-        message="Gi skjemaet til stafettholderen, som registrerer det i stafettloggen.",
+        heading=N_("Bare stafettholderen kan registrere samtykke på papir"),
+        message=N_("Gi skjemaet til stafettholderen, som registrerer det i stafettloggen."),
     )
 
 
@@ -138,12 +145,15 @@ async def give_consent(
             decision="given" if given else "refused",
             last_day=date.fromisoformat(form.values["valid_until"]),
             scopes=[form.values["scope"]],
+            history=form.values["history"] == "yes",
         )
         if given:
-            return (
-                f"Du har gitt samtykke. De ansatte i {name} kan nå lese og skrive i stafettloggen."
+            return N_(
+                "Du har gitt samtykke. "
+                "De ansatte i %(name)s kan nå lese og skrive i stafettloggen.",
+                name=name,
             )
-        return f"Du har avslått samtykke til {name}. Avslaget er lagret."
+        return N_("Du har avslått samtykke til %(name)s. Avslaget er lagret.", name=name)
 
     outcome = await run_form_action(form, give, refusal=_refusal)
     return await _answer(
@@ -175,10 +185,11 @@ async def withdraw_consent(
 
     async def withdraw() -> str:
         withdrawn = await consents.withdraw(viewer, stafettlogg_id, consent_id)
-        name = targets.services.get(withdrawn.service_id, "tjenesten")
-        return (
-            f"Du har trukket tilbake samtykket. De ansatte i {name} kan ikke lenger lese "
-            "eller skrive i stafettloggen."
+        name = targets.services.get(withdrawn.service_id, N_("tjenesten"))
+        return N_(
+            "Du har trukket tilbake samtykket. De ansatte i %(name)s kan ikke lenger lese "
+            "eller skrive i stafettloggen.",
+            name=name,
         )
 
     outcome = await run_form_action(form, withdraw, refusal=_refusal)
@@ -218,11 +229,12 @@ async def record_paper_consent(
             last_day=date.fromisoformat(form.values["valid_until"]),
             scopes=[form.values["scope"]],
             scan=scan,
+            history=form.values["history"] == "yes",
         )
         name = targets.services[form.values["service_id"]]
         if given:
-            return f"Samtykket på papir er registrert for {name}."
-        return f"Avslaget på papir er registrert for {name}."
+            return N_("Samtykket på papir er registrert for %(name)s.", name=name)
+        return N_("Avslaget på papir er registrert for %(name)s.", name=name)
 
     outcome = await run_form_action(form, record, refusal=_refusal, no_key=_NO_KEY)
     return await _answer(
@@ -257,10 +269,11 @@ async def record_paper_withdrawal(
     async def record() -> str:
         assert scan is not None
         withdrawn = await consents.record_paper_withdrawal(viewer, stafettlogg_id, consent_id, scan)
-        name = targets.services.get(withdrawn.service_id, "tjenesten")
-        return (
-            f"Tilbaketrekkingen på papir er registrert. De ansatte i {name} kan ikke lenger "
-            "lese eller skrive i stafettloggen."
+        name = targets.services.get(withdrawn.service_id, N_("tjenesten"))
+        return N_(
+            "Tilbaketrekkingen på papir er registrert. De ansatte i %(name)s kan ikke lenger "
+            "lese eller skrive i stafettloggen.",
+            name=name,
         )
 
     outcome = await run_form_action(form, record, refusal=_refusal, no_key=_NO_KEY)

@@ -26,6 +26,7 @@ __all__ = [
     "LevelChangeBody",
     "MeasureBody",
     "MeetingBody",
+    "MeetingResponseBody",
     "MinutesBody",
     "ObservationBody",
     "TextBody",
@@ -78,6 +79,18 @@ class MeetingBody(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
     place: str
     invited: list[str]
     agenda: list[str]
+    # Who is invited, as participant keys ("person:<subject>", "service:<id>"), in the order of
+    # `invited` (names); they are asked to answer. Meetings sealed before it invite no one by key.
+    invited_keys: list[str] = []
+
+
+class MeetingResponseBody(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An invited participant's answer to a meeting; the author is who answered."""
+
+    meeting_id: str  # clear as refers_to
+    invited_key: str  # the invitee answered for: the author ("person:<subject>") or their service
+    attending: bool
+    text: str = ""  # an optional comment
 
 
 class MinutesBody(_Body, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -110,6 +123,7 @@ EntryBody: TypeAlias = (
     | EvaluationBody
     | MeetingBody
     | MinutesBody
+    | MeetingResponseBody
     | CorrectionBody
     | LevelChangeBody
     | LegacyBody
@@ -122,6 +136,7 @@ _BODY_TYPES: dict[str, type[EntryBody]] = {
     "evaluation": EvaluationBody,
     "meeting": MeetingBody,
     "minutes": MinutesBody,
+    "meeting_response": MeetingResponseBody,
     "correction": CorrectionBody,
     LEVEL_CHANGE_TYPE: LevelChangeBody,
 }

@@ -69,6 +69,7 @@ def _body(form: FormState, choices: EntryChoices) -> EntryBody:
             place=values["place"],
             invited=_names(form.lists.get("invited", []), choices),
             agenda=[line.strip() for line in text.splitlines() if line.strip()],
+            invited_keys=[k for k in form.lists.get("invited", []) if k in choices.participants],
         )
     if entry_type == "minutes":
         return MinutesBody(

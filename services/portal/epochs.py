@@ -7,6 +7,12 @@ fresh epoch key, wraps it (HPKE, `KeyGrantContext(log, epoch, kind, id)`) for ea
 participant with the public keys auth's directory vouches for, and sends the grants. Nothing
 written before is re-encrypted: readers keep their grants for earlier epochs.
 
+When a service's consent is given — for the first time after the coordinator added it, or
+again after it ended (its grants were deleted when it left) — the consenting guardian's (or the
+recording coordinator's) portal wraps the current epoch key for the service at once
+(`grant_after_consent`), and the earlier epochs too if the consent lets it see the history;
+logg stores only what the consent allows and never replaces a grant.
+
 Trust: the list of recipients comes from logg, as the list of participants always does; the
 public keys come from auth. A logg that lies about who remains could add a recipient, exactly as
 it could add a participant (docs/security.md).
@@ -26,11 +32,11 @@ from services.portal.auth_client import (
     AuthUnavailableError,
 )
 from services.portal.logg_client import LoggClient, LoggError, LoggUnavailableError
-from services.portal.sealing import grant_epoch_key
+from services.portal.sealing import grant_epoch_key, open_epoch_keys
 from services.portal.viewer import Viewer
 from shared.crypto.envelope import new_epoch_key
 from shared.crypto.keys import PublicKeys
-from shared.wire import EpochRecipient, NewEpoch
+from shared.wire import EpochRecipient, NewEpoch, NewKeyGrants
 
 __all__ = ["EpochRotation", "is_rotation_required"]
 
@@ -38,6 +44,7 @@ _log = logging.getLogger("stafett.portal.epochs")
 _T = TypeVar("_T")
 _ROTATION_REQUIRED = "epoch-rotation-required"
 _CONFLICT = "epoch-conflict"
+_NOT_TAKING_PART = "recipient-not-taking-part"
 
 
 def is_rotation_required(error: LoggError) -> bool:
@@ -127,3 +134,54 @@ class EpochRotation:
                 raise
         await self.rotate(viewer, stafettlogg_id)
         return await attempt()
+
+    async def grant_after_consent(
+        self, viewer: Viewer, stafettlogg_id: str, service_id: str, *, history: bool
+    ) -> int:
+        """After the viewer recorded a consent given to `service_id`: wrap the log's current
+        epoch key for the service now (and every earlier epoch the viewer holds, if `history`),
+        so its staff read without waiting for the next rotation. Returns how many epochs were
+        sent; 0 when the service takes no part in the log yet (its keys come when it is added)
+        or something failed (logged, not raised: the consent itself is recorded).
+
+        Guarantees: each grant is bound to this log, epoch and service and made with the public
+        key auth's directory vouches for; logg refuses earlier epochs unless the consent allows
+        history, and keeps a grant the service already holds."""
+        try:
+            view = await self._logg.get_stafettlogg(await self._token(viewer), stafettlogg_id)
+            epoch_keys = open_epoch_keys(
+                view,
+                subject=viewer.subject,
+                keys=viewer.keys,
+                service_id=viewer.service_id,
+                service_keys=viewer.service_keys,
+            )
+            if view.current_epoch not in epoch_keys:
+                return 0
+            epochs = sorted(epoch_keys) if history else [view.current_epoch]
+            recipient = EpochRecipient(kind="service", id=service_id)
+            public = await self._public_keys(viewer, recipient)
+            grants = [
+                grant_epoch_key(
+                    stafettlogg_id,
+                    epoch,
+                    epoch_keys[epoch],
+                    recipient_kind="service",
+                    recipient_id=service_id,
+                    recipient_public=public,
+                )
+                for epoch in epochs
+                if epoch <= view.current_epoch
+            ]
+            request = NewKeyGrants(
+                recipient_kind="service", recipient_id=service_id, key_grants=grants
+            )
+            await self._logg.grant_keys(await self._token(viewer), stafettlogg_id, request)
+        except LoggError as error:
+            if not (error.status == 409 and error.type.endswith(_NOT_TAKING_PART)):
+                _log.warning("could not wrap the log's keys for the service: %s", error.type)
+            return 0
+        except (LoggUnavailableError, AuthRefusedError, AuthUnavailableError) as error:
+            _log.warning("could not wrap the log's keys for the service: %s", type(error).__name__)
+            return 0
+        return len(grants)

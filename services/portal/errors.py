@@ -1,4 +1,4 @@
-"""Every error a person can meet, as a Norwegian page (or fragment for htmx); never a trace."""
+"""Every error a person can meet, as a page in their language (a fragment for htmx); no trace."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
 
 from services.portal.auth_client import AuthRefusedError, AuthUnavailableError, SessionExpiredError
+from services.portal.i18n import N_
 from services.portal.logg_client import LoggError, LoggUnavailableError
 from services.portal.rendering import is_htmx, render
 from services.portal.viewer import NotLoggedInError
@@ -23,37 +24,39 @@ __all__ = ["NO_ACCESS", "UNAVAILABLE", "error_page", "portal_exception_handlers"
 
 _log = logging.getLogger("stafett.portal.errors")
 
-NO_ACCESS = "Du har ikke tilgang til denne stafettloggen"
-UNAVAILABLE = "Tjenesten er utilgjengelig akkurat nå"
+NO_ACCESS = N_("Du har ikke tilgang til denne stafettloggen")
+UNAVAILABLE = N_("Tjenesten er utilgjengelig akkurat nå")
 
 _PAGES: dict[int, tuple[str, str]] = {
     400: (
-        "Vi forsto ikke forespørselen",
-        "Gå tilbake og prøv igjen. Hvis det skjer igjen, kan du starte fra forsiden.",
+        N_("Vi forsto ikke forespørselen"),
+        N_("Gå tilbake og prøv igjen. Hvis det skjer igjen, kan du starte fra forsiden."),
     ),
     403: (
         NO_ACCESS,
-        "Hvis du mener du skal ha tilgang, kan du ta kontakt med stafettholderen.",
+        N_("Hvis du mener du skal ha tilgang, kan du ta kontakt med stafettholderen."),
     ),
     404: (
-        "Vi fant ikke siden",
-        "Adressen kan være skrevet feil, eller siden finnes ikke lenger.",
+        N_("Vi fant ikke siden"),
+        N_("Adressen kan være skrevet feil, eller siden finnes ikke lenger."),
     ),
-    405: ("Dette går ikke her", "Gå tilbake til forsiden og prøv derfra."),
+    405: (N_("Dette går ikke her"), N_("Gå tilbake til forsiden og prøv derfra.")),
     413: (
-        "Det du sendte, er for stort",
-        "Gå tilbake, gjør teksten kortere og prøv igjen.",
+        N_("Det du sendte, er for stort"),
+        N_("Gå tilbake, gjør teksten kortere og prøv igjen."),
     ),
     500: (
-        "Noe gikk galt hos oss",
-        "Det er ikke din feil. Prøv igjen om litt.",
+        N_("Noe gikk galt hos oss"),
+        N_("Det er ikke din feil. Prøv igjen om litt."),
     ),
-    503: (UNAVAILABLE, "Prøv igjen om litt. Det du har lagret før, er trygt."),
+    503: (UNAVAILABLE, N_("Prøv igjen om litt. Det du har lagret før, er trygt.")),
 }
 _CSRF_PAGE = (
-    "Skjemaet var for gammelt",
-    "Av sikkerhetshensyn må siden lastes på nytt før du sender. "
-    "Gå tilbake, last siden på nytt og prøv igjen.",
+    N_("Skjemaet var for gammelt"),
+    N_(
+        "Av sikkerhetshensyn må siden lastes på nytt før du sender. "
+        "Gå tilbake, last siden på nytt og prøv igjen."
+    ),
 )
 
 

@@ -27,6 +27,7 @@ from services.portal.forms import (
     check_handover_form,
     check_level_form,
 )
+from services.portal.i18n import N_
 from services.portal.logg_client import LoggClient, LoggError
 from services.portal.rendering import is_htmx
 from services.portal.routes import CurrentViewer, checked_stafettlogg_id, log_page, require_viewer
@@ -48,10 +49,10 @@ _Req = Request[Any, Any, Any]
 _BLOCK = "lifecycle"
 _NO_KEY = NoKey(
     NoEpochKeyError,
-    "Du mangler nøkkelen som trengs for å skrive her. Be stafettholderen om hjelp.",
+    N_("Du mangler nøkkelen som trengs for å skrive her. Be stafettholderen om hjelp."),
 )
-_TRY_AGAIN = "Det gikk ikke å lagre. Last inn siden og prøv igjen."
-_CLOSED = "Stafettloggen er avsluttet. Ingen kan endre den lenger."
+_TRY_AGAIN = N_("Det gikk ikke å lagre. Last inn siden og prøv igjen.")
+_CLOSED = N_("Stafettloggen er avsluttet. Ingen kan endre den lenger.")
 
 
 class LifecycleService:
@@ -150,7 +151,7 @@ def _refusal(error: LoggError) -> Refusal:
         return Refusal(NO_ACCESS, 403)
     if error.status == 409:
         return Refusal(
-            "Noen andre endret stafettloggen samtidig. Last inn siden og prøv igjen.", 409
+            N_("Noen andre endret stafettloggen samtidig. Last inn siden og prøv igjen."), 409
         )
     return Refusal(_TRY_AGAIN, 400)
 
@@ -218,7 +219,7 @@ async def change_level(
         await _service(state).change_level(
             viewer, stafettlogg_id, current, level, form.values["reason"]
         )
-        return f"Nivået er endret til {level}."
+        return N_("Nivået er endret til %(level)s.", level=level)
 
     outcome = await run_form_action(form, change, refusal=_refusal, no_key=_NO_KEY)
     return await _answer(request, state, viewer, stafettlogg_id, form_name="level", outcome=outcome)
@@ -239,12 +240,12 @@ async def propose_handover(
         await _service(state).propose_handover(
             viewer, stafettlogg_id, subject, form.values["handover_note"]
         )
-        return f"{candidates[subject]} er foreslått som ny stafettholder."
+        return N_("%(name)s er foreslått som ny stafettholder.", name=candidates[subject])
 
     def refusal(error: LoggError) -> Refusal:
         if error.status == 400:
             return Refusal(
-                "Denne personen kan ikke være stafettholder. Velg en ansatt.", 422, "to_subject"
+                N_("Denne personen kan ikke være stafettholder. Velg en ansatt."), 422, "to_subject"
             )
         return _refusal(error)
 
@@ -271,13 +272,15 @@ async def accept_handover(
     form = FormState(values={"handover_id": raw if isinstance(raw, str) else ""})
     handover_id = form.values["handover_id"]
     if not handover_id or len(handover_id) > 64:
-        form.errors["_form"] = "Forslaget finnes ikke lenger. Last inn siden."
+        form.errors["_form"] = N_("Forslaget finnes ikke lenger. Last inn siden.")
 
     async def accept() -> None:
         await _service(state).accept_handover(viewer, stafettlogg_id, handover_id)
 
     outcome = await run_form_action(
-        form, accept, refusal=_refusal_on_conflict("Forslaget er trukket tilbake eller erstattet.")
+        form,
+        accept,
+        refusal=_refusal_on_conflict(N_("Forslaget er trukket tilbake eller erstattet.")),
     )
     return await _answer(
         request, state, viewer, stafettlogg_id, form_name="accept", outcome=outcome, reload=True
@@ -297,7 +300,7 @@ async def remove_participant(
     key = raw_key if isinstance(raw_key, str) else ""
     form = FormState(values={"participant": key})
     if key not in removable:
-        form.errors["participant"] = "Velg deltakeren du vil fjerne."
+        form.errors["participant"] = N_("Velg deltakeren du vil fjerne.")
         return await _answer(
             request,
             state,
@@ -327,7 +330,7 @@ async def remove_participant(
         form,
         remove,
         refusal=_refusal_on_conflict(
-            "Stafettholderen kan ikke fjernes. Gi stafettpinnen videre først."
+            N_("Stafettholderen kan ikke fjernes. Gi stafettpinnen videre først.")
         ),
     )
     return await _answer(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from services.portal.auth_client import Principal, PrincipalKind
 from services.portal.entry_bodies import LevelChangeBody
+from services.portal.i18n import N_
 from services.portal.norwegian import LEVEL_EXPLANATIONS, format_datetime
 from services.portal.timeline import LogIndex
 from services.portal.viewer import Viewer
@@ -14,7 +15,7 @@ from shared.wire import LevelChangeView, StafettloggView
 
 __all__ = ["LevelChangeLine", "LifecyclePanel", "build_panel", "participant_key"]
 
-UNKNOWN_NAME = "Ukjent"
+UNKNOWN_NAME = N_("Ukjent")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,12 @@ from shared.wire import (
     ClosingRequest,
     ConsentPage,
     ConsentView,
+    DueMeasurePage,
     EntryPage,
     EntryView,
     EpochStatus,
+    ErasureReport,
+    ErasureRequest,
     HandoverAcceptance,
     HandoverView,
     LevelChangePage,
@@ -28,6 +31,7 @@ from shared.wire import (
     NewEntry,
     NewEpoch,
     NewHandover,
+    NewKeyGrants,
     NewParticipantRequest,
     NewStafettlogg,
     ParticipantView,
@@ -171,6 +175,16 @@ class LoggClient:
             "GET", f"/stafettlogger/{stafettlogg_id}/entries", token, EntryPage, params=params
         )
 
+    async def due_measures(
+        self, token: str, *, limit: int = 20, cursor: str | None = None, days: int = 7
+    ) -> DueMeasurePage:
+        """Measures across the caller's logs due for evaluation within `days` or overdue, with
+        no evaluation yet, earliest first, with the logs they are in (GET /tiltak/forfall)."""
+        params: dict[str, Any] = {"limit": limit, "days": days}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._call("GET", "/tiltak/forfall", token, DueMeasurePage, params=params)
+
     async def healthy(self) -> bool:
         try:
             response = await self._http.get(f"{self._logg_url}/healthz", timeout=_TIMEOUT)
@@ -281,3 +295,25 @@ class LoggClient:
         return await self._call(
             "POST", f"/stafettlogger/{stafettlogg_id}/epochs", token, EpochStatus, body=epoch
         )
+
+    async def grant_keys(
+        self, token: str, stafettlogg_id: str, grants: NewKeyGrants
+    ) -> EpochStatus:
+        """Store epoch keys wrapped for one participant who holds none for them."""
+        path = f"/stafettlogger/{stafettlogg_id}/key-grants"
+        return await self._call("POST", path, token, EpochStatus, body=grants)
+
+    async def erase_stafettlogg(
+        self, token: str, stafettlogg_id: str, request: ErasureRequest
+    ) -> ErasureReport:
+        """Crypto-shred a closed log (a municipal administrator)."""
+        return await self._call(
+            "POST", f"/stafettlogger/{stafettlogg_id}/erasure", token, ErasureReport, body=request
+        )
+
+    async def erase_entry(
+        self, token: str, stafettlogg_id: str, entry_id: str, request: ErasureRequest
+    ) -> ErasureReport:
+        """Crypto-shred one entry (a municipal administrator)."""
+        path = f"/stafettlogger/{stafettlogg_id}/entries/{entry_id}/erasure"
+        return await self._call("POST", path, token, ErasureReport, body=request)

@@ -22,6 +22,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from services.portal.acting_service import ACTING_SERVICE_ROUTES
 from services.portal.auth_client import AuthClient, AuthRefusedError
 from services.portal.consent import consent_overview, new_consent_id
+from services.portal.due_measures import DueMeasuresService
 from services.portal.entry_form import draft_entry
 from services.portal.errors import NO_ACCESS, error_page
 from services.portal.form_actions import (
@@ -32,6 +33,7 @@ from services.portal.form_actions import (
     run_form_action,
 )
 from services.portal.forms import (
+    FORM_ENTRY_TYPES,
     MAX_CHILD_NAME,
     MAX_TEXT,
     MAX_TITLE,
@@ -41,8 +43,10 @@ from services.portal.forms import (
     check_new_stafettlogg_form,
     check_service_form,
 )
+from services.portal.i18n import N_
 from services.portal.logg_client import LoggClient, LoggError
 from services.portal.norwegian import ENTRY_FORM_LABELS, ENTRY_TYPE_LABELS
+from services.portal.overview import OverviewService
 from services.portal.rendering import htmx_target, is_htmx, render
 from services.portal.sealing import Description
 from services.portal.stafettlogger import (
@@ -74,8 +78,10 @@ _PAGE_BLOCKS = (
 )
 _NO_KEY = NoKey(
     NoEpochKeyError,
-    "Du mangler nøkkelen som trengs for å skrive her. "
-    "Be stafettholderen om å legge deg til på nytt.",
+    N_(
+        "Du mangler nøkkelen som trengs for å skrive her. "
+        "Be stafettholderen om å legge deg til på nytt."
+    ),
 )
 _Req = Request[Any, Any, Any]
 CurrentViewer: TypeAlias = NamedDependency[Viewer | None]  # the logged-in person, or None
@@ -118,10 +124,17 @@ def _see_page(request: _Req, path: str) -> Response[Any]:
 async def front_page(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
     if viewer is None:
         return render("front.html", {"viewer": None})
-    summaries, next_cursor = await _stafettlogger(state).list_for(viewer, cursor=_cursor(request))
+    overview = OverviewService(state.auth, state.logg)
+    cards, next_cursor = await overview.cards(viewer, cursor=_cursor(request))
+    due = None
+    if viewer.is_staff:  # evaluations due across the logs: staff evaluate measures
+        due_cursor = request.query_params.get("forfall")
+        due = await DueMeasuresService(state.auth, state.logg).due(
+            viewer, cursor=due_cursor if due_cursor and is_cursor(due_cursor) else None
+        )
     return render(
         "front.html",
-        {"viewer": viewer, "stafettlogger": summaries, "next_cursor": next_cursor},
+        {"viewer": viewer, "stafettlogger": cards, "next_cursor": next_cursor, "due": due},
         block=htmx_target(request, ("stafettlogg_list",)),
     )
 
@@ -144,8 +157,8 @@ def _staff_only(request: _Req) -> Response[Any]:
     return error_page(
         request,
         403,
-        heading="Bare ansatte kan opprette stafettlogger",
-        message="Logg inn som ansatt for å opprette en ny stafettlogg.",
+        heading=N_("Bare ansatte kan opprette stafettlogger"),
+        message=N_("Logg inn som ansatt for å opprette en ny stafettlogg."),
     )
 
 
@@ -174,9 +187,9 @@ async def create_stafettlogg(request: _Req, state: State, viewer: CurrentViewer)
         stafettlogg_id = await _stafettlogger(state).create(viewer, description)
     except LoggError as error:
         form.errors["_form"] = (
-            "Du har ikke lov til å opprette stafettlogger."
+            N_("Du har ikke lov til å opprette stafettlogger.")
             if error.status == 403
-            else "Stafettloggen kunne ikke opprettes. Prøv igjen."
+            else N_("Stafettloggen kunne ikke opprettes. Prøv igjen.")
         )
         return _new_form(request, viewer, form, 403 if error.status == 403 else 400)
     return _see_page(request, f"/stafettlogger/{stafettlogg_id}")
@@ -212,7 +225,7 @@ async def _log_page(
             "entry_form": entry_form,
             "guardian_form": forms.get("guardian", FormState()),
             "service_form": forms.get("service", FormState()),
-            "entry_types": ENTRY_TYPE_LABELS,
+            "entry_types": {t: ENTRY_TYPE_LABELS[t] for t in FORM_ENTRY_TYPES},
             "max_text": MAX_TEXT,
             "notice": notice,
             "notice_for": notice_for,
@@ -242,7 +255,7 @@ async def stafettlogg(
     forms = None
     if is_stafettlogg_id(corrects):  # «Rett opp» on an entry: the entry form, set to correct it
         forms = {"entry": FormState(values={"entry_type": "correction", "corrects": corrects})}
-    elif entry_type in ENTRY_TYPE_LABELS:  # htmx: the fields for the type just chosen
+    elif entry_type in FORM_ENTRY_TYPES:  # htmx: the fields for the type just chosen
         forms = {"entry": FormState(values={"entry_type": entry_type})}
     return await _log_page(
         request,
@@ -264,7 +277,7 @@ def _refusal(conflict: str) -> Callable[[LoggError], Refusal]:
             return Refusal(conflict, 409)
         if error.status == 404:
             raise error
-        return Refusal("Det gikk ikke å lagre. Prøv igjen.", 400)
+        return Refusal(N_("Det gikk ikke å lagre. Prøv igjen."), 400)
 
     return refusal
 
@@ -309,12 +322,12 @@ async def write_entry(
 
     async def write() -> str:
         await service.write_draft(viewer, stafettlogg_id, draft_entry(form, choices))
-        return "Oppføringen er lagret."
+        return N_("Oppføringen er lagret.")
 
     outcome = await run_form_action(
         form,
         write,
-        refusal=_refusal("Oppføringen kunne ikke lagres. Prøv igjen."),
+        refusal=_refusal(N_("Oppføringen kunne ikke lagres. Prøv igjen.")),
         no_key=_NO_KEY,
     )
     return await _after_post(
@@ -338,20 +351,23 @@ async def add_guardian(
             if error.status in {400, 404}:
                 raise FormRefusedError(
                     Refusal(
-                        "Fødselsnummeret er ikke gyldig. Sjekk at alle de 11 sifrene er riktige.",
+                        N_(
+                            "Fødselsnummeret er ikke gyldig. "
+                            "Sjekk at alle de 11 sifrene er riktige."
+                        ),
                         422,
                         "pid",
                     )
                 ) from error
             raise FormRefusedError(
-                Refusal("Bare ansatte kan legge til foresatte.", 403, "pid")
+                Refusal(N_("Bare ansatte kan legge til foresatte."), 403, "pid")
             ) from error
-        return f"{name} er lagt til som foresatt."
+        return N_("%(name)s er lagt til som foresatt.", name=name)
 
     outcome = await run_form_action(
         form,
         add,
-        refusal=_refusal("Denne personen er allerede med i stafettloggen."),
+        refusal=_refusal(N_("Denne personen er allerede med i stafettloggen.")),
         no_key=_NO_KEY,
     )
     return await _after_post(
@@ -379,14 +395,14 @@ async def add_service(
             name = await service.add_service(viewer, stafettlogg_id, form.values["service_id"])
         except LookupError as error:
             raise FormRefusedError(
-                Refusal("Velg en tjeneste fra listen.", 422, "service_id")
+                Refusal(N_("Velg en tjeneste fra listen."), 422, "service_id")
             ) from error
-        return f"{name} er lagt til."
+        return N_("%(name)s er lagt til.", name=name)
 
     outcome = await run_form_action(
         form,
         add,
-        refusal=_refusal("Tjenesten er allerede med i stafettloggen."),
+        refusal=_refusal(N_("Tjenesten er allerede med i stafettloggen.")),
         no_key=_NO_KEY,
     )
     return await _after_post(

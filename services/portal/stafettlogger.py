@@ -25,8 +25,15 @@ from services.portal.entry_bodies import EntryBody, body_for_text
 from services.portal.entry_form import EntryDraft
 from services.portal.epochs import EpochRotation
 from services.portal.forms import EntryChoices
+from services.portal.i18n import N_
 from services.portal.lifecycle_panel import LifecyclePanel, build_panel, participant_key
-from services.portal.logg_client import LoggClient
+from services.portal.logg_client import LoggClient, LoggError
+from services.portal.meetings import (
+    MEETING_RESPONSE,
+    MeetingInvitation,
+    meeting_invitations,
+    viewer_keys,
+)
 from services.portal.norwegian import OSLO, ROLE_LABELS, format_date
 from services.portal.sealing import (
     Description,
@@ -48,6 +55,7 @@ from services.portal.timeline import (
     unreadable_line,
 )
 from services.portal.viewer import Viewer
+from services.portal.youth_panel import YOUTH_LABEL, YouthPanel, youth_panel
 from shared.crypto.envelope import new_epoch_key
 from shared.crypto.keys import PublicKeys
 from shared.wire import (
@@ -71,7 +79,6 @@ __all__ = [
     "ParticipantLine",
     "StafettloggPage",
     "StafettloggService",
-    "StafettloggSummary",
     "is_cursor",
     "is_stafettlogg_id",
     "named_entries",
@@ -84,7 +91,7 @@ _LINKABLE_TYPES = ("goal", "measure", "meeting")
 _NAMED_ENTRY_FIELDS = ("goal_id", "measure_id", "meeting_id", "corrects")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CURSOR = re.compile(r"^[\x21-\x7e]{1,512}$")  # printable ASCII; httpx encodes it
-UNKNOWN_NAME = "Ukjent"
+UNKNOWN_NAME = N_("Ukjent")
 
 
 def is_stafettlogg_id(value: str) -> bool:
@@ -108,25 +115,13 @@ class NoEpochKeyError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class StafettloggSummary:
-    id: str
-    child_name: str | None
-    title: str | None
-
-    @property
-    def link_text(self) -> str:
-        if self.child_name is None:
-            return "Stafettlogg som ikke kunne åpnes"
-        return f"{self.child_name} — {self.title}"
-
-
-@dataclass(frozen=True, slots=True)
 class ParticipantLine:
     kind: str
     principal_id: str
     name: str
     role: str
     role_label: str
+    youth: bool = False  # the young person themself
 
 
 def _as_body(entry_type: str, body: EntryBody | str) -> EntryBody:
@@ -149,6 +144,8 @@ class StafettloggPage:
     addable_services: list[ServiceUnit] = field(default_factory=list)
     is_open: bool = True
     consents: list[ConsentView] = field(default_factory=list)  # newest first
+    meetings: dict[str, MeetingInvitation] = field(default_factory=dict)  # by meeting entry id
+    youth: YouthPanel | None = None  # for the coordinator of an open log (services.portal.youth)
 
 
 class StafettloggService:
@@ -198,27 +195,6 @@ class StafettloggService:
             return open_description(view, epoch_keys, author.public_keys())
         except (OpenError, ValueError):
             return None
-
-    async def list_for(
-        self, viewer: Viewer, *, cursor: str | None = None
-    ) -> tuple[list[StafettloggSummary], str | None]:
-        """The logs the viewer takes part in, with what their descriptions say."""
-        token = await self._logg_token(viewer)
-        page = await self._logg.list_stafettlogger(token, cursor=cursor)
-        authors = await self._principals(
-            viewer, {("person", view.sealed_description.header.author) for view in page.items}
-        )
-        summaries = []
-        for view in page.items:
-            description = self._open_description(view, self._epoch_keys(viewer, view), authors)
-            summaries.append(
-                StafettloggSummary(
-                    id=view.id,
-                    child_name=description.child_name if description else None,
-                    title=description.title if description else None,
-                )
-            )
-        return summaries, page.next_cursor
 
     async def create(self, viewer: Viewer, description: Description) -> str:
         """Create a log with its description sealed under a fresh epoch key, granted to the
@@ -356,7 +332,10 @@ class StafettloggService:
                     principal_id=participant.principal_id,
                     name=principal.name if principal else UNKNOWN_NAME,
                     role=participant.role,
-                    role_label=ROLE_LABELS.get(participant.role, participant.role),
+                    role_label=YOUTH_LABEL
+                    if participant.youth
+                    else ROLE_LABELS.get(participant.role, participant.role),
+                    youth=participant.youth,
                 )
             )
 
@@ -405,6 +384,15 @@ class StafettloggService:
             is_open=view.status == "open",
             consents=consents.items,
         )
+        # The page's meetings, with the answers among the entries that refer to the page.
+        result.meetings = meeting_invitations(
+            index,
+            page_ids,
+            viewer_as=viewer_keys(viewer.subject, viewer.service_id),
+            people=people,
+            may_write=result.can_write,
+            today=today,
+        )
         if result.is_coordinator:
             present = {p.principal_id for p in view.participants if p.kind == "service"}
             try:
@@ -412,7 +400,58 @@ class StafettloggService:
             except AuthRefusedError:
                 services = []
             result.addable_services = [unit for unit in services if unit.id not in present]
+            result.youth = await youth_panel(
+                self._auth, viewer.session_cookie, description, view.participants, today
+            )
         return result
+
+    async def meeting(
+        self, viewer: Viewer, stafettlogg_id: str, meeting_id: str
+    ) -> MeetingInvitation | None:
+        """One meeting's invitation and answers, opened for the viewer: three logg calls (the
+        log, the meeting, its newest `MAX_PAGE` answers). None when the log holds no meeting of
+        that id the viewer can open."""
+        view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
+        found = await self._newest(viewer, stafettlogg_id, ids=[meeting_id], types=("meeting",))
+        if not found:
+            return None
+        answers = await self._newest(
+            viewer, stafettlogg_id, refers_to=[meeting_id], types=(MEETING_RESPONSE,)
+        )
+        wanted: set[tuple[PrincipalKind, str]] = {
+            (p.kind, p.principal_id) for p in view.participants
+        }
+        wanted |= {("person", entry.sealed.header.author) for entry in [*found, *answers]}
+        principals = await self._principals(viewer, wanted)
+        epoch_keys = self._epoch_keys(viewer, view)
+        opened = [self._open(view, entry, epoch_keys, principals) for entry in [*found, *answers]]
+        index = build_index([entry for entry in opened if entry is not None], viewer.subject)
+        people = {
+            participant_key(p.kind, p.principal_id): principal.name
+            for p in view.participants
+            if (principal := principals.get((p.kind, p.principal_id))) is not None
+        }
+        may_write = (
+            view.status == "open"
+            and view.current_epoch in epoch_keys
+            and any(
+                p.role in {"coordinator", "writer"}
+                and (
+                    (p.kind == "person" and p.principal_id == viewer.subject)
+                    or (p.kind == "service" and p.principal_id == viewer.service_id)
+                )
+                for p in view.participants
+            )
+        )
+        invitations = meeting_invitations(
+            index,
+            [meeting_id],
+            viewer_as=viewer_keys(viewer.subject, viewer.service_id),
+            people=people,
+            may_write=may_write,
+            today=datetime.now(OSLO).date(),
+        )
+        return invitations.get(meeting_id)
 
     async def entry_choices(
         self, viewer: Viewer, stafettlogg_id: str, *, named: Sequence[str] = ()
@@ -487,6 +526,8 @@ class StafettloggService:
         kind: ParticipantKind,
         principal_id: str,
         public: PublicKeys,
+        *,
+        youth: bool = False,
     ) -> None:
         # A token is good for one call (logg refuses a replay): one exchange per call.
         view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
@@ -506,18 +547,31 @@ class StafettloggService:
         if view.current_epoch not in epoch_keys:
             raise NoEpochKeyError
         request = NewParticipantRequest(
-            participant=NewParticipant(kind=kind, principal_id=principal_id, role="writer"),
+            participant=NewParticipant(
+                kind=kind, principal_id=principal_id, role="writer", youth=youth
+            ),
             key_grants=grants,
         )
-        await self._logg.add_participant(await self._logg_token(viewer), view.id, request)
+        try:
+            await self._logg.add_participant(await self._logg_token(viewer), view.id, request)
+        except LoggError as error:  # a service sees history only if its consent allows it
+            if not (error.status == 400 and error.type.endswith("history-not-consented")):
+                raise
+            current = [g for g in grants if g.epoch == view.current_epoch]
+            request = NewParticipantRequest(participant=request.participant, key_grants=current)
+            await self._logg.add_participant(await self._logg_token(viewer), view.id, request)
 
-    async def add_guardian(self, viewer: Viewer, stafettlogg_id: str, pid: str) -> str:
+    async def add_guardian(
+        self, viewer: Viewer, stafettlogg_id: str, pid: str, *, youth: bool = False
+    ) -> str:
         """Add a guardian, found by fødselsnummer in auth's directory, as a writer with every
         epoch key the viewer holds. Returns the guardian's name. Raises AuthRefusedError(400) for a
-        fødselsnummer auth does not accept."""
+        fødselsnummer auth does not accept. With `youth`, the person is the young person
+        themself: the caller has checked the age (services.portal.youth), logg records who
+        declared it."""
         person = await self._auth.lookup_person(viewer.session_cookie, pid)
         await self._add_participant(
-            viewer, stafettlogg_id, "person", person.id, person.public_keys()
+            viewer, stafettlogg_id, "person", person.id, person.public_keys(), youth=youth
         )
         return person.name
 

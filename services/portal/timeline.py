@@ -19,10 +19,12 @@ from services.portal.entry_bodies import (
     LevelChangeBody,
     MeasureBody,
     MeetingBody,
+    MeetingResponseBody,
     MinutesBody,
     ObservationBody,
 )
 from services.portal.forms import EntryChoices
+from services.portal.i18n import N_
 from services.portal.norwegian import (
     MEASURE_STATUS_LABELS,
     OUTCOME_LABELS,
@@ -46,6 +48,8 @@ __all__ = [
 DUE_SOON_DAYS = 14
 _LABEL_LENGTH = 60
 _OPEN_MEASURE = frozenset({"planned", "active"})
+_OVERDUE = N_("Evaluering forfalt")
+_ENTRY = N_("Oppføring")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,7 @@ class LogIndex:
 
     def label(self, entry_id: str) -> str:
         entry = self.by_id.get(entry_id)
-        return _short_label(entry) if entry is not None else "en oppføring"
+        return _short_label(entry) if entry is not None else N_("en oppføring")
 
 
 def expected_clear(body: EntryBody) -> tuple[str | None, date | None]:
@@ -122,6 +126,8 @@ def expected_clear(body: EntryBody) -> tuple[str | None, date | None]:
         starts = _datetime(body.starts_at)
         return None, starts.date() if starts is not None else None
     if isinstance(body, MinutesBody):
+        return body.meeting_id, None
+    if isinstance(body, MeetingResponseBody):
         return body.meeting_id, None
     if isinstance(body, CorrectionBody):
         return body.corrects, None
@@ -156,8 +162,9 @@ def _short_label(entry: OpenedEntry) -> str:
         text = text[: _LABEL_LENGTH - 1].rstrip() + "…"
     when = format_date(entry.created_at[:10])
     if isinstance(entry.body, MeetingBody):
-        return f"Møte {format_datetime(entry.body.starts_at)}, {text}"
-    return f"{TIMELINE_TYPE_LABELS.get(entry.type, 'Oppføring')} {when}: {text}"
+        return N_("Møte %(time)s, %(text)s", time=format_datetime(entry.body.starts_at), text=text)
+    kind = TIMELINE_TYPE_LABELS.get(entry.type, _ENTRY)
+    return N_("%(kind)s %(day)s: %(text)s", kind=kind, day=when, text=text)
 
 
 def build_index(
@@ -211,7 +218,7 @@ def unreadable_line(view: EntryView) -> EntryLine:
         id=view.id,
         opened=False,
         type="",
-        type_label="Oppføring",
+        type_label=_ENTRY,
         author_name="",
         time_label=format_datetime(view.stored_at),
         text="",
@@ -223,29 +230,41 @@ def _details(body: EntryBody, index: LogIndex) -> tuple[list[tuple[str, str]], l
     links: list[Link] = []
     if isinstance(body, MeasureBody):
         if body.goal_id:
-            links.append(Link("Mål:", body.goal_id, index.label(body.goal_id)))
-        details.append(("Ansvarlig", body.responsible))
+            links.append(Link(N_("Mål:"), body.goal_id, index.label(body.goal_id)))
+        details.append((N_("Ansvarlig"), body.responsible))
         if body.start_on:
-            details.append(("Start", format_date(body.start_on)))
-        details.append(("Evalueres", format_date(body.evaluate_on)))
-        details.append(("Status", MEASURE_STATUS_LABELS.get(body.status, body.status)))
+            details.append((N_("Start"), format_date(body.start_on)))
+        details.append((N_("Evalueres"), format_date(body.evaluate_on)))
+        details.append((N_("Status"), MEASURE_STATUS_LABELS.get(body.status, body.status)))
     elif isinstance(body, EvaluationBody):
-        links.append(Link("Evaluering av", body.measure_id, index.label(body.measure_id)))
-        details.append(("Videre", OUTCOME_LABELS.get(body.outcome, body.outcome)))
+        links.append(Link(N_("Evaluering av"), body.measure_id, index.label(body.measure_id)))
+        details.append((N_("Videre"), OUTCOME_LABELS.get(body.outcome, body.outcome)))
     elif isinstance(body, MeetingBody):
-        details.append(("Tid", format_datetime(body.starts_at)))
-        details.append(("Sted", body.place))
+        details.append((N_("Tid"), format_datetime(body.starts_at)))
+        details.append((N_("Sted"), body.place))
         if body.invited:
-            details.append(("Invitert", ", ".join(body.invited)))
+            details.append((N_("Invitert"), ", ".join(body.invited)))
     elif isinstance(body, MinutesBody):
         if body.meeting_id:
-            links.append(Link("Referat fra", body.meeting_id, index.label(body.meeting_id)))
+            links.append(Link(N_("Referat fra"), body.meeting_id, index.label(body.meeting_id)))
         if body.present:
-            details.append(("Til stede", ", ".join(body.present)))
+            details.append((N_("Til stede"), ", ".join(body.present)))
+    elif isinstance(body, MeetingResponseBody):
+        links.append(Link(N_("Svar på"), body.meeting_id, index.label(body.meeting_id)))
+        details.append((N_("Svar"), N_("Kommer") if body.attending else N_("Kommer ikke")))
     elif isinstance(body, CorrectionBody):
-        links.append(Link("Retter oppføringen fra", body.corrects, index.label(body.corrects)))
+        links.append(Link(N_("Retter oppføringen fra"), body.corrects, index.label(body.corrects)))
     elif isinstance(body, LevelChangeBody):
-        details.append(("Nivå", f"fra {body.from_level} til {body.to_level}"))
+        details.append(
+            (
+                N_("Nivå"),
+                N_(
+                    "fra %(from_level)s til %(to_level)s",
+                    from_level=body.from_level,
+                    to_level=body.to_level,
+                ),
+            )
+        )
     return details, links
 
 
@@ -254,9 +273,9 @@ def _due_notice(body: MeasureBody, entry_id: str, index: LogIndex, today: date) 
     if evaluate_on is None or body.status not in _OPEN_MEASURE or entry_id in index.evaluated:
         return None
     if evaluate_on < today:
-        return "Evaluering forfalt"
+        return _OVERDUE
     if evaluate_on <= today + timedelta(days=DUE_SOON_DAYS):
-        return "Evaluering snart"
+        return N_("Evaluering snart")
     return None
 
 
@@ -272,14 +291,14 @@ def entry_line(entry: OpenedEntry, index: LogIndex, viewer_subject: str, today: 
         if isinstance(body, MeasureBody):
             due_notice = _due_notice(body, entry.view.id, index, today)
         links += [
-            Link("Rettet i", correction, index.label(correction))
+            Link(N_("Rettet i"), correction, index.label(correction))
             for correction in index.corrected_by.get(entry.view.id, [])
         ]
     return EntryLine(
         id=entry.view.id,
         opened=True,
         type=entry.type,
-        type_label=TIMELINE_TYPE_LABELS.get(entry.type, "Oppføring"),
+        type_label=TIMELINE_TYPE_LABELS.get(entry.type, _ENTRY),
         author_name=entry.author_name,
         time_label=format_datetime(entry.created_at),
         text="" if isinstance(body, MeetingBody) else _main_text(body),
@@ -288,7 +307,7 @@ def entry_line(entry: OpenedEntry, index: LogIndex, viewer_subject: str, today: 
         links=links,
         highlight=isinstance(body, ObservationBody) and body.kind == "highlight",
         due_notice=due_notice,
-        due_overdue=due_notice == "Evaluering forfalt",
+        due_overdue=due_notice is _OVERDUE,
         mismatch=mismatch,
         can_correct=entry.author == viewer_subject and entry.type != "level_change",
     )

@@ -221,7 +221,14 @@ def test_staff_list_shows_services_and_flags_but_never_a_fodselsnummer(admin: Ad
     assert staff["Siri Stafett"]["service_ids"] == ["helsestasjon-sentrum"]
     assert staff["Anne Admin"]["admin"] is True
     assert staff["Anne Admin"]["service_ids"] == []
-    assert set(staff["Siri Stafett"]) == {"subject", "name", "service_ids", "admin", "active"}
+    assert set(staff["Siri Stafett"]) == {
+        "subject",
+        "name",
+        "service_ids",
+        "admin",
+        "active",
+        "email",  # the notification address (tests/auth/test_notifications_staff.py)
+    }
     assert SIRI not in response.text
     assert ANNE not in response.text
 

@@ -46,8 +46,8 @@ class World:
                 acr="idporten-loa-high",
                 idp_issuer="https://idp.example",
                 idp_sid=None,
-                person_keys=self.directory.person_keys(person),
-                service_keys=self.directory.service_keys(unit) if unit is not None else None,
+                person_keys=await self.directory.person_keys(person),
+                service_keys=await self.directory.service_keys(unit) if unit is not None else None,
                 id_token="header.payload.signature",
             )
         )
@@ -129,7 +129,7 @@ def test_deactivating_a_service_unit_ends_the_sessions_acting_for_it(
         unit_b = await world.directory.service_unit("unit-b")
         assert unit_b is not None
         assert await world.store.act_for_service(
-            other, "unit-b", world.directory.service_keys(unit_b)
+            other, "unit-b", await world.directory.service_keys(unit_b)
         )
         await world.admin.deactivate_service_unit(ADMIN, "unit-a")
         assert await world.store.open(cookie) is None

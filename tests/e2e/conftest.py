@@ -1,19 +1,32 @@
 """Real Chromium (Debian's package) driven by Playwright. Without chromium the browser tests
-skip with a reason; with STAFETT_REQUIRE_BROWSER=1 (CI) its absence fails the run."""
+skip with a reason; with STAFETT_REQUIRE_BROWSER=1 (CI) its absence fails the run.
+
+Screenshots: every one goes to artifacts/ (PNG, the whole page) as a test artefact. With
+STAFETT_UPDATE_SCREENSHOTS=1 the pages shown in docs/screenshots.md are also written to
+docs/screenshots/ (JPEG, compressed, the top of the page), to be committed."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from tests.product import RunningProduct, running_product
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOC_PAGE = DOC_SCREENSHOTS.with_suffix(".md")  # docs/screenshots.md names what it shows
+UPDATE_SCREENSHOTS = "STAFETT_UPDATE_SCREENSHOTS"
+# The message a form leaves after it is sent («… er lagt til», «Du har gitt samtykke»); not the
+# live updates' own status region, which is a status too.
+NOTICE = 'p.notice[role="status"]'
+_DOC_MAX_HEIGHT = 1800  # px: the top of a long page is what the docs show
+_DOC_JPEG_QUALITY = 60
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -67,3 +80,42 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def document_screenshot(page: Page, name: str, *, start_at: Locator | None = None) -> Path | None:
+    """With STAFETT_UPDATE_SCREENSHOTS=1, and if docs/screenshots.md shows `name`: the page as
+    it shows it, a JPEG of at most `_DOC_MAX_HEIGHT` pixels at the current width from its top
+    (or from `start_at`), written to docs/screenshots/. (A page the docs do not name leaves no
+    file there: name it in docs/screenshots.md first.)"""
+    if os.environ.get(UPDATE_SCREENSHOTS) != "1":
+        return None
+    if f"screenshots/{name}.jpg" not in DOC_PAGE.read_text(encoding="utf-8"):
+        return None
+    DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    width, height = page.evaluate(
+        "() => [document.documentElement.clientWidth, document.documentElement.scrollHeight]"
+    )
+    top = 0
+    if start_at is not None:
+        top = max(0, int(start_at.evaluate("(el) => el.getBoundingClientRect().top + scrollY")))
+        top = max(0, top - 16)
+    path = DOC_SCREENSHOTS / f"{name}.jpg"
+    page.screenshot(
+        path=str(path),
+        type="jpeg",
+        quality=_DOC_JPEG_QUALITY,
+        full_page=True,
+        clip={"x": 0, "y": top, "width": width, "height": min(height - top, _DOC_MAX_HEIGHT)},
+    )
+    return path
+
+
+def invitee_key(page_html: str, name: str) -> str:
+    """The value of the meeting form's «Inviterte» checkbox for this participant (their
+    participant key), read from a log page."""
+    for match in re.finditer(
+        r'<input id="(invited-\d+)" name="invited" type="checkbox" value="([^"]+)"', page_html
+    ):
+        if re.search(rf'<label for="{match.group(1)}">{re.escape(name)}</label>', page_html):
+            return match.group(2)
+    raise AssertionError(f"{name} is not among the meeting's choices")

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,7 +26,7 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
 from stafett.webclient import PortalBrowser
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import document_screenshot, invitee_key, screenshot
 from tests.product import RunningProduct
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +37,7 @@ AXE_DIR = Path(__file__).parent / "axe"
 AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 DESKTOP = ViewportSize(width=1280, height=900)
-PHONE = ViewportSize(width=375, height=812)
+PHONE = ViewportSize(width=390, height=844)
 _NPM_TIMEOUT = 300
 
 KARI = "12838510068"
@@ -89,14 +90,17 @@ class Auditor:
         self.source = source
         self.problems: list[str] = []
 
-    def audit(self, page: Page, name: str, *, phone: bool = False) -> None:
+    def audit(self, page: Page, name: str, *, phone: bool = False, document: bool = True) -> None:
         """Audit the page at desktop width (and at phone width too when `phone`), saving a
-        screenshot of each into artifacts/."""
+        screenshot of each into artifacts/ (and, when `document`, for docs/screenshots.md:
+        tests/e2e/conftest.py, `document_screenshot`)."""
         sizes = [("desktop", DESKTOP)] + ([("phone", PHONE)] if phone else [])
         for size_name, size in sizes:
             page.set_viewport_size(size)
             self._audit_once(page, f"axe-{name}-{size_name}")
             self._check_reflow(page, f"axe-{name}-{size_name}")
+            if document:
+                document_screenshot(page, f"{name}-{size_name}")
         page.set_viewport_size(DESKTOP)
 
     def _audit_once(self, page: Page, label: str) -> None:
@@ -151,6 +155,30 @@ def stafettlogg_id(product: RunningProduct) -> str:
     with PortalBrowser(product.portal_url, product.auth_url) as teacher:
         teacher.login("Lars Lærer", kind="staff")
         teacher.write_entry(log_id, "observation", "Emma deltok godt i timen.")
+    with PortalBrowser(product.portal_url, product.auth_url) as coordinator:
+        # An overdue measure (the staff's front page lists it) and a meeting that invites Kari.
+        coordinator.login("Siri Stafett", kind="staff")
+        kari = invitee_key(coordinator.log_page(log_id).text, "Kari Nordmann")
+        coordinator.write_entry(
+            log_id,
+            "measure",
+            "Fast voksen i storefri",
+            {
+                "responsible": "Lars Lærer",
+                "evaluate_on": (date.today() - timedelta(days=2)).isoformat(),
+                "measure_status": "active",
+            },
+        )
+        coordinator.write_entry(
+            log_id,
+            "meeting",
+            "Velkommen\nHvordan går det på skolen?",
+            {
+                "starts_at": f"{(date.today() + timedelta(days=7)).isoformat()}T09:30",
+                "place": "Sentrum skole, møterom 2",
+                "invited": kari,
+            },
+        )
     return log_id
 
 
@@ -165,7 +193,7 @@ def test_axe_reports_what_breaks_wcag(new_page: PageFactory, auditor: Auditor) -
     """The audit can fail: a page without a language and an image without text is caught."""
     page = new_page()
     page.set_content('<html><body><main><img src="/no.png"></main></body></html>')
-    auditor.audit(page, "control")
+    auditor.audit(page, "control", document=False)
     assert any("image-alt" in problem for problem in auditor.problems), auditor.problems
     assert any("html-has-lang" in problem for problem in auditor.problems), auditor.problems
 
@@ -187,6 +215,7 @@ def test_coordinator_pages_have_no_wcag_violations(
 ) -> None:
     page = new_page()
     _login(page, product, "Siri Stafett", "Logg inn som ansatt")
+    expect(page.get_by_role("region", name="Evalueringer som forfaller")).to_contain_text("Forfalt")
     auditor.audit(page, "front-coordinator", phone=True)
     page.get_by_role("link", name="Ny stafettlogg").click()
     auditor.audit(page, "new-stafettlogg", phone=True)
@@ -202,13 +231,13 @@ def test_coordinator_pages_have_no_wcag_violations(
         entry_types.select_option(value)  # htmx swaps in the fields of this entry type
         expect(page.locator("#entry_fields")).to_be_attached()
         page.wait_for_load_state("networkidle")
-        auditor.audit(page, f"log-coordinator-entry-{value}")
+        auditor.audit(page, f"log-coordinator-entry-{value}", document=False)
     page.get_by_role("button", name="Legg til foresatt").click()
     page.get_by_role("button", name="Lagre oppføring").click()
     expect(page.locator("[aria-invalid=true]").first).to_be_visible()
     auditor.audit(page, "log-coordinator-errors", phone=True)
     page.goto(f"{product.portal_url}/tjeneste")
-    auditor.audit(page, "acting-service")
+    auditor.audit(page, "acting-service", phone=True)
     auditor.assert_clean()
 
 
@@ -217,13 +246,27 @@ def test_guardian_pages_have_no_wcag_violations(
 ) -> None:
     page = new_page()
     _login(page, product, "Kari Nordmann", "Logg inn med ID-porten")
+    expect(page.get_by_text("Venter på deg")).to_be_visible()  # the meeting invitation
     auditor.audit(page, "front-guardian", phone=True)
     page.goto(f"{product.portal_url}/stafettlogger/{stafettlogg_id}")
     expect(page.get_by_role("region", name="Samtykke")).to_be_visible()
+    expect(page.get_by_text("Du er invitert")).to_be_visible()
     auditor.audit(page, "log-guardian", phone=True)
+    page.get_by_role("button", name="Jeg kommer", exact=True).click()
+    expect(page.locator(".meeting-answers")).to_contain_text("du har svart at du kommer.")
+    auditor.audit(page, "log-guardian-answered", phone=True, document=False)
+    meeting = page.locator(".entry", has=page.locator(".meeting-answers"))
+    for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        document_screenshot(page, f"meeting-answered-{size_name}", start_at=meeting)
+    page.set_viewport_size(DESKTOP)
     page.get_by_role("link", name="Se hvem som har lest stafettloggen").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Hvem har lest stafettloggen")
     auditor.audit(page, "innsyn", phone=True)
+    notifications = page.goto(f"{product.portal_url}/varsler")
+    assert notifications is not None
+    assert notifications.status == 200
+    auditor.audit(page, "notifications", phone=True)
     auditor.assert_clean()
 
 
@@ -258,6 +301,8 @@ def test_admin_pages_have_no_wcag_violations(
         ("/admin/tjenester", "admin-services"),
         ("/admin/ansatte", "admin-staff"),
         ("/admin/import", "admin-import"),
+        ("/admin/innstillinger", "admin-settings"),
+        ("/admin/sletting", "admin-erasure"),
     ]:
         response = page.goto(f"{product.portal_url}{path}")
         assert response is not None, path

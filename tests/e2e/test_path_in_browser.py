@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import NOTICE, screenshot
 from tests.product import RunningProduct
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,7 @@ def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
     assert re.search(r"/stafettlogger/[A-Za-z0-9_-]+$", log_url)
     coordinator.get_by_label("Fødselsnummer til foresatt").fill("12838510068")
     coordinator.get_by_role("button", name="Legg til foresatt").click()
-    expect(coordinator.get_by_role("status")).to_contain_text("er lagt til som foresatt")
+    expect(coordinator.locator(NOTICE)).to_contain_text("er lagt til som foresatt")
     coordinator.get_by_label("Tjeneste", exact=True).select_option("sentrum-skole")
     coordinator.get_by_role("button", name="Legg til tjeneste").click()
     expect(coordinator.get_by_text("Sentrum skole").first).to_be_visible()
@@ -54,7 +54,7 @@ def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
     consent = guardian.get_by_role("region", name="Samtykke")
     expect(consent).to_contain_text("Når du gir samtykke, kan de ansatte i Sentrum skole")
     consent.get_by_role("button", name="Gi samtykke").click()
-    expect(guardian.get_by_role("status")).to_contain_text("Du har gitt samtykke")
+    expect(guardian.locator(NOTICE)).to_contain_text("Du har gitt samtykke")
     expect(consent).to_contain_text("Samtykke gitt til og med")
     expect(participants).not_to_contain_text("venter på samtykke")  # refreshed by htmx
     guardian.get_by_label("Type").select_option("observation")
@@ -79,7 +79,7 @@ def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
     screenshot(guardian, "innsynslogg")
     guardian.go_back()
     guardian.get_by_role("button", name="Trekk tilbake samtykke").click()
-    expect(guardian.get_by_role("status")).to_contain_text("Du har trukket tilbake samtykket")
+    expect(guardian.locator(NOTICE)).to_contain_text("Du har trukket tilbake samtykket")
     teacher.reload()
     expect(teacher.get_by_role("heading", level=1)).to_have_text(
         "Du har ikke tilgang til denne stafettloggen"

@@ -23,27 +23,34 @@ from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 from shared.wire import (
     ClosingRequest,
+    ErasureRequest,
     HandoverAcceptance,
     LevelChangeRequest,
     NewHandover,
+    NewKeyGrants,
     WithdrawalRequest,
 )
 from tests.logg.helpers import (
     Actor,
     LoggApi,
+    TokenMinter,
     consent_body,
     entry_body,
     new_id,
     participant_body,
     seal,
+    wrap_grant,
 )
 
 
 def _claims(role: str) -> ServiceClaims:
+    """Claims for a token role; "admin" is a staff member who is a municipal administrator."""
+    admin = role == "admin"
+    role = "staff" if admin else role
     return ServiceClaims(
         iss="auth", sub="person-1", aud="stafett-logg", role=role, acr="high",  # type: ignore[arg-type]
         sign_key="k", jti="j", iat=0, nbf=0, exp=0,
-        service="school" if role == "staff" else None,
+        service="school" if role == "staff" else None, admin=admin,
     )  # fmt: skip
 
 
@@ -54,6 +61,7 @@ SERVICE_OK = Participation(service_roles=frozenset({"writer"}), consent=V)
 SERVICE_EXPIRED = Participation(service_roles=frozenset({"writer"}), consent=X)
 SERVICE_WITHDRAWN = Participation(service_roles=frozenset({"writer"}), consent=W)
 STAFF_PERSON_NO_CONSENT = Participation(frozenset({"writer"}))
+SERVICE_READER = Participation(service_roles=frozenset({"reader"}), consent=V)
 NONE = Participation()
 CANDIDATE = Participation(frozenset({"writer"}), consent=V, handover_candidate=True)
 
@@ -82,6 +90,23 @@ CASES = [
     ("guardian", GUARDIAN, "open", Action.CLOSE, "allowed"),
     ("guardian", GUARDIAN, "closed", Action.WITHDRAW_CONSENT, "stafettlogg-closed"),
     ("guardian", Participation(frozenset({"reader"})), "open", Action.WRITE_ENTRY, "read-only"),
+    # Wrapping keys for a participant holding none (consent given again): who may rotate.
+    ("guardian", GUARDIAN, "open", Action.GRANT_KEYS, "allowed"),
+    ("staff", SERVICE_OK, "open", Action.GRANT_KEYS, "allowed"),
+    ("staff", COORD, "closed", Action.GRANT_KEYS, "stafettlogg-closed"),
+    ("staff", SERVICE_EXPIRED, "open", Action.GRANT_KEYS, "consent-missing"),
+    ("staff", SERVICE_READER, "open", Action.GRANT_KEYS, "read-only"),
+    # Erasure: a municipal administrator only, taking part or not; a whole log once closed.
+    ("admin", NONE, "closed", Action.ERASE_STAFETTLOGG, "allowed"),
+    ("admin", NONE, "open", Action.ERASE_STAFETTLOGG, "stafettlogg-open"),
+    ("admin", NONE, "open", Action.ERASE_ENTRY, "allowed"),
+    ("admin", NONE, "closed", Action.ERASE_ENTRY, "allowed"),
+    ("admin", COORD, "closed", Action.ERASE_STAFETTLOGG, "allowed"),
+    ("staff", COORD, "closed", Action.ERASE_STAFETTLOGG, "administrator-only"),
+    ("staff", COORD, "open", Action.ERASE_ENTRY, "administrator-only"),
+    ("guardian", GUARDIAN, "closed", Action.ERASE_STAFETTLOGG, "administrator-only"),
+    ("staff", NONE, "closed", Action.ERASE_ENTRY, "administrator-only"),
+    ("admin", NONE, "open", Action.READ_ENTRIES, "not-a-participant"),
 ]
 
 
@@ -115,6 +140,15 @@ def test_require_turns_a_denial_into_a_403_problem_of_the_same_reason() -> None:
     require(decide(_claims("staff"), Action.CREATE_STAFETTLOGG))  # allowed: no exception
 
 
+def test_erasing_an_open_log_is_a_conflict_to_resolve_not_a_lack_of_permission() -> None:
+    refused = decide(_claims("admin"), Action.ERASE_STAFETTLOGG, status="open")
+
+    with pytest.raises(ProblemError) as raised:
+        require(refused)
+
+    assert (raised.value.status_code, raised.value.slug) == (409, "stafettlogg-open")
+
+
 # --- every role against every endpoint, over HTTP ------------------------------------------
 
 ROLES = [
@@ -127,6 +161,7 @@ ROLES = [
     "reader",
     "outsider_staff",
     "outsider_guardian",
+    "administrator",  # last: on a closed log its erasure of the whole log ends the table
 ]
 READS = {"list", "read", "entries", "participants", "consents", "level_changes"}
 FAMILY = {"access_records", "access_head", "consent_scan"}
@@ -144,24 +179,47 @@ ENDPOINTS = [
     "propose_handover",
     "accept_handover",
     "close",
+    "grant_keys",
+    "erase_entry",
+    "erase_stafettlogg",  # last: when allowed, the log is gone
 ]
-_FAMILY_WRITES = {"write_entry", "give_consent", "withdraw_consent", "close"}
+_ERASURES = {"erase_entry", "erase_stafettlogg"}
+_FAMILY_WRITES = {"write_entry", "give_consent", "withdraw_consent", "close", "grant_keys"}
 ALLOWED_WHEN_OPEN: dict[str, set[str]] = {
     "coordinator": READS
     | FAMILY
-    | set(ENDPOINTS) - {"give_consent", "withdraw_consent", "accept_handover"},
+    | set(ENDPOINTS) - {"give_consent", "withdraw_consent", "accept_handover"} - _ERASURES,
     "guardian": READS | FAMILY | _FAMILY_WRITES,
     "youth": READS | FAMILY | _FAMILY_WRITES,
-    "service_ok": READS | {"write_entry"},
+    "service_ok": READS | {"write_entry", "grant_keys"},
     "service_expired": set(),
     "service_withdrawn": set(),
     "reader": set(READS),
     "outsider_staff": set(),
     "outsider_guardian": set(),
+    "administrator": {"erase_entry"},
 }
 ALLOWED_WHEN_CLOSED = {
     role: allowed & (READS | FAMILY) for role, allowed in ALLOWED_WHEN_OPEN.items()
-}
+} | {"administrator": _ERASURES}
+
+
+class _AdminMinter(TokenMinter):
+    """Mints tokens whose `admin` claim is true for the subjects in `admins`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.admins: set[str] = set()
+
+    def claims(self, actor: Actor, **overrides: Any) -> dict[str, Any]:
+        if actor.subject in self.admins:
+            overrides.setdefault("admin", True)
+        return super().claims(actor, **overrides)
+
+
+@pytest.fixture
+def minter() -> TokenMinter:
+    return _AdminMinter()
 
 
 @dataclass
@@ -184,7 +242,10 @@ def _build_world(api: LoggApi, *, closed: bool) -> World:
         "reader": Actor.staff(),
         "outsider_staff": Actor.staff(),
         "outsider_guardian": Actor.guardian(),
+        "administrator": Actor.staff(),
     }
+    assert isinstance(api.minter, _AdminMinter)
+    api.minter.admins.add(actors["administrator"].subject)
     log_id, key = api.create(
         coordinator,
         [
@@ -295,6 +356,22 @@ def _attempt(world: World, role: str, endpoint: str) -> bool:
         )
     elif endpoint == "close":
         response = api.post(f"{base}/close", ClosingRequest(closing_note_id=new_id("no")), actor)
+    elif endpoint == "grant_keys":  # for someone who takes no part: refused after the decision
+        nobody = Actor.guardian()
+        grant = wrap_grant(log_id, key, nobody)
+        body = NewKeyGrants(
+            recipient_kind="person", recipient_id=nobody.subject, key_grants=[grant]
+        )
+        response = api.post(f"{base}/key-grants", body, actor)
+    elif endpoint == "erase_entry":  # an unknown entry: 404 once allowed
+        body = ErasureRequest(reason="Feilført i feil stafettlogg, sak 2026/3")
+        response = api.post(f"{base}/entries/{new_id('none')}/erasure", body, actor)
+    elif endpoint == "erase_stafettlogg":
+        body = ErasureRequest(reason="Oppbevaringstiden er ute, sak 2026/4")
+        response = api.post(f"{base}/erasure", body, actor)
+        if response.status_code == 409:  # an open log: not now, for anyone
+            assert response.json()["type"].endswith("stafettlogg-open")
+            return False
     else:  # pragma: no cover - the table names only these
         raise AssertionError(endpoint)
     assert response.status_code < 500, response.text

@@ -210,3 +210,33 @@ def test_consent_pages_newest_first(api: LoggApi) -> None:
 
     assert [c["id"] for c in first["items"] + second["items"]] == list(reversed(ids))
     assert second["next_cursor"] is None
+
+
+def test_whether_the_service_may_see_history_is_recorded_with_the_consent(api: LoggApi) -> None:
+    log_id, key, coordinator, guardian, school = _service_log(api)
+    assert school.service is not None
+    path = f"/stafettlogger/{log_id}/consents"
+    with_history = msgspec.structs.replace(consent_body(school.service), history=True)
+    without = consent_body(school.service)
+    refusal = msgspec.structs.replace(consent_body(school.service, status="refused"), history=True)
+    on_paper = msgspec.structs.replace(
+        consent_body(school.service, paper_by=(coordinator, log_id, key)), history=True
+    )
+
+    given = [
+        api.post(path, with_history, guardian),
+        api.post(path, without, guardian),
+        api.post(path, refusal, guardian),
+        api.post(path, on_paper, coordinator),
+    ]
+
+    assert [response.status_code for response in given] == [201, 201, 201, 201]
+    assert [response.json()["history"] for response in given] == [True, False, False, True]
+    listed = msgspec.json.decode(api.get(path, guardian).content, type=ConsentPage)
+    recorded = {view.id: view.history for view in listed.items}
+    assert recorded == {
+        with_history.id: True,
+        without.id: False,
+        refusal.id: False,  # a refusal gives nothing, history neither
+        on_paper.id: True,
+    }

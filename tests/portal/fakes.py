@@ -30,8 +30,12 @@ from shared.wire import (
     EntryView,
     EpochRecipient,
     EpochStatus,
+    ErasureCounts,
+    ErasureReport,
+    ErasureRequest,
     HandoverAcceptance,
     HandoverView,
+    KeptRecord,
     KeyGrantView,
     LevelChangePage,
     LevelChangeRequest,
@@ -40,6 +44,7 @@ from shared.wire import (
     NewEntry,
     NewEpoch,
     NewHandover,
+    NewKeyGrants,
     NewParticipantRequest,
     NewStafettlogg,
     ParticipantView,
@@ -103,6 +108,7 @@ class FakeAuth:
         self.down = False
         self.imported: list[bytes] = []
         self.deactivated_services: set[str] = set()  # auth refuses to act for these
+        self.municipal_settings = {"youth_consent_age": 16, "retention_years": 10}
 
     def add_person(self, person: Person, session_cookie: str | None = None) -> Person:
         self.persons[person.subject] = person
@@ -147,6 +153,19 @@ class FakeAuth:
         if person.role != "staff":
             return []
         return person.services or ([person.service] if person.service else [])
+
+    def _municipal_settings(self, request: httpx.Request, caller: Person) -> httpx.Response:
+        """Anyone signed in reads; administrators change, within 15-16 and 1-100 as auth checks."""
+        if request.method == "PUT":
+            if not (caller.admin and caller.role == "staff"):
+                return _problem(403, "forbidden")
+            body = json.loads(request.content)
+            if body.get("youth_consent_age") not in (15, 16) or not (
+                1 <= body.get("retention_years", 0) <= 100
+            ):
+                return _problem(400, "invalid")
+            self.municipal_settings = body
+        return _json(200, self.municipal_settings)
 
     def _act_for_service(self, request: httpx.Request) -> httpx.Response:
         """`POST /session/service`: switch to a unit the person may act for, else 403."""
@@ -227,6 +246,8 @@ class FakeAuth:
             return _json(401, {"error": "invalid_token"})
         if path.startswith("/admin/"):
             return _fake_admin(self, request, caller, path.removeprefix("/admin"))
+        if path == "/municipality/settings":
+            return self._municipal_settings(request, caller)
         if path == "/directory/services":
             return _json(
                 200,
@@ -393,6 +414,7 @@ class FakeLogg:
         self.requests: list[httpx.Request] = []  # every request but /healthz, in order
         self.down = False
         self.epochs_started: list[NewEpoch] = []  # every POST .../epochs body
+        self.key_grants_sent: list[NewKeyGrants] = []  # every POST .../key-grants body
 
     def _memberships(self, log: _StoredLog, subject: str) -> list[ParticipantView]:
         person = self.auth.persons[subject]
@@ -477,6 +499,8 @@ class FakeLogg:
         stored = self.logs.get(parts[1]) if len(parts) >= 2 else None
         if stored is None:
             return _problem(404, "not-found")
+        if parts[-1] == "erasure" and request.method == "POST":
+            return _fake_erasure(self, request, stored, subject, parts, now)
         return self._handle_log(request, stored, subject, parts, now)
 
     def _handle_log(
@@ -489,6 +513,8 @@ class FakeLogg:
             return self._encode(200, self._view(log, subject))
         if parts[2] == "epochs":
             return _fake_epoch_routes(self, request, log, memberships)
+        if parts[2] == "key-grants" and request.method == "POST":
+            return _fake_key_grants(self, request, log, memberships)
         if parts[2] == "participants" and request.method == "POST":
             if not any(p.role == "coordinator" for p in memberships):
                 return _problem(403, "forbidden")
@@ -500,7 +526,12 @@ class FakeLogg:
             ):
                 return _problem(409, "conflict")
             view = ParticipantView(
-                added.participant.kind, added.participant.principal_id, added.participant.role, now
+                added.participant.kind,
+                added.participant.principal_id,
+                added.participant.role,
+                now,
+                youth=added.participant.youth,
+                youth_declared_by=subject if added.participant.youth else None,
             )
             log.participants.append(view)
             log.grants.extend(
@@ -614,6 +645,7 @@ def _fake_consent_routes(
             recorded_at=now,
             has_scan=new.scan is not None,
             valid_now=new.status == "given" and new.valid_from <= now < new.valid_until,
+            history=new.history and new.status == "given",
         )
         log.consents.append(view)
         return fake._encode(201, view)
@@ -796,3 +828,67 @@ def _fake_epoch_routes(
     )
     log.current_epoch, log.rotation_required = new.epoch, False
     return fake._encode(201, EpochStatus(new.epoch, False, recipients))
+
+
+def _fake_key_grants(
+    fake: FakeLogg, request: httpx.Request, log: _StoredLog, memberships: list[ParticipantView]
+) -> httpx.Response:
+    """POST .../key-grants (services.logg.epochs.grant_keys) in short: a writer wraps keys for
+    a participant who remains (a service: with valid consent); earlier epochs only under a
+    consent that allows history; a grant already held is kept."""
+    if not any(p.role in {"coordinator", "writer"} for p in memberships):
+        return _problem(403, "read-only")
+    new = msgspec.json.decode(request.content, type=NewKeyGrants)
+    fake.key_grants_sent.append(new)
+    kind, rid = new.recipient_kind, new.recipient_id
+    listed = any(p.kind == kind and p.principal_id == rid for p in log.participants)
+    valid = [c for c in log.consents if c.service_id == rid and c.valid_now]
+    if not listed or (kind == "service" and not valid):
+        return _problem(409, "recipient-not-taking-part")
+    epochs = [g.epoch for g in new.key_grants]
+    if log.current_epoch not in epochs or max(epochs) > log.current_epoch:
+        return _problem(400, "invalid-key-grant")
+    history = any(c.history for c in valid)
+    if kind == "service" and min(epochs) < log.current_epoch and not history:
+        return _problem(400, "history-not-consented")
+    held = {g.epoch for g in log.grants if (g.recipient_kind, g.recipient_id) == (kind, rid)}
+    log.grants.extend(
+        KeyGrantView(g.epoch, kind, rid, g.wrapped_key)
+        for g in new.key_grants
+        if g.epoch not in held
+    )
+    return fake._encode(201, EpochStatus(log.current_epoch, log.rotation_required, []))
+
+
+def _fake_erasure(
+    fake: FakeLogg,
+    request: httpx.Request,
+    log: _StoredLog,
+    subject: str,
+    parts: list[str],
+    now: datetime,
+) -> httpx.Response:
+    """POST .../erasure and .../entries/{id}/erasure (services.logg.erasure) in short: an
+    administrator only; a whole log only once closed; the report says what was kept."""
+    caller = fake.auth.persons.get(subject)
+    if caller is None or not (caller.admin and caller.role == "staff"):
+        return _problem(403, "administrator-only")
+    reason = msgspec.json.decode(request.content, type=ErasureRequest).reason
+    kept = [KeptRecord("access-records", len(log.access_records) + 1, "archive law")]
+    if len(parts) == 3:
+        if log.status != "closed":
+            return _problem(409, "stafettlogg-open")
+        deleted = ErasureCounts(
+            key_grants=len(log.grants), entries=len(log.entries), consents=len(log.consents)
+        )
+        del fake.logs[log.id]
+        report = ErasureReport(log.id, "stafettlogg", now, subject, reason, deleted, kept)
+        return fake._encode(201, report)
+    entry_id = parts[3]
+    if not any(entry.id == entry_id for entry in log.entries):
+        return _problem(404, "entry-not-found")
+    log.entries = [entry for entry in log.entries if entry.id != entry_id]
+    report = ErasureReport(
+        log.id, "entry", now, subject, reason, ErasureCounts(entries=1), kept, entry_id=entry_id
+    )
+    return fake._encode(201, report)

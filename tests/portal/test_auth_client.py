@@ -121,3 +121,36 @@ def test_a_principal_id_that_could_shape_the_url_is_never_sent() -> None:
     with pytest.raises(AuthRefusedError):
         asyncio.run(client.principal("cookie", "person", "../token"))
     assert calls == []
+
+
+def test_municipal_settings_are_read_once_a_minute_and_again_after_a_change_or_on_demand() -> None:
+    reads: list[str] = []
+    settings = {"youth_consent_age": 16, "retention_years": 10}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            body = {"access_token": "t", "expires_in": 300, "token_type": "Bearer"}
+            return httpx.Response(200, content=json.dumps(body).encode())
+        assert request.url.path == "/municipality/settings"
+        reads.append(request.method)
+        if request.method == "PUT":
+            settings.update(json.loads(request.content))
+        return httpx.Response(200, content=json.dumps(settings).encode())
+
+    clock = _Clock()
+    client = _client(httpx.MockTransport(handle), clock, _key())
+
+    async def ages() -> list[int]:
+        seen = [(await client.municipal_settings("c")).youth_consent_age]
+        seen.append((await client.municipal_settings("c")).youth_consent_age)  # cached
+        clock.now += 61
+        seen.append((await client.municipal_settings("c")).youth_consent_age)  # expired
+        await client.change_municipal_settings("c", youth_consent_age=15, retention_years=10)
+        seen.append((await client.municipal_settings("c")).youth_consent_age)  # after a change
+        settings["youth_consent_age"] = 16  # changed through another portal instance
+        client.forget_municipal_settings()
+        seen.append((await client.municipal_settings("c")).youth_consent_age)
+        return seen
+
+    assert asyncio.run(ages()) == [16, 16, 16, 15, 16]
+    assert reads == ["GET", "GET", "PUT", "GET", "GET"]

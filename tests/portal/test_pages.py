@@ -11,12 +11,12 @@ def test_logged_out_front_page_offers_both_logins(portal: Portal) -> None:
     assert "<h1>Stafettlogg</h1>" in response.text
     assert 'lang="nb"' in response.text
     assert (
-        'href="http://127.0.0.1:8001/login?kind=guardian&amp;next=/">Logg inn med ID-porten</a>'
-        in response.text
+        'href="http://127.0.0.1:8001/login?kind=guardian&amp;next=/&amp;ui_locales=nb">'
+        "Logg inn med ID-porten</a>" in response.text
     )
     assert (
-        'href="http://127.0.0.1:8001/login?kind=staff&amp;next=/">Logg inn som ansatt</a>'
-        in response.text
+        'href="http://127.0.0.1:8001/login?kind=staff&amp;next=/&amp;ui_locales=nb">'
+        "Logg inn som ansatt</a>" in response.text
     )
     assert "Logg ut" not in response.text
 

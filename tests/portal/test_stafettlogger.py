@@ -342,7 +342,9 @@ def test_every_form_on_the_log_page_carries_the_csrf_field(portal: Portal) -> No
     local_forms = page.text.count('<form method="post" action="/stafettlogger/')
     # add a guardian, add a service, write an entry, change the level, hand over, close
     assert local_forms == 6
-    assert page.text.count('name="_csrf_token"') == local_forms
+    language_switch = page.text.count('<form method="post" action="/sprak"')
+    assert language_switch == 1
+    assert page.text.count('name="_csrf_token"') == local_forms + language_switch
 
 
 def test_a_guardians_name_is_corrected_once_they_have_logged_in(portal: Portal) -> None:

@@ -22,6 +22,8 @@ class LocalKek:
     integrity of the plaintext and its binding to `aad`; does not hide the plaintext's length.
     """
 
+    blocks_on_io = False  # CPU only: KeyCustody runs it inline
+
     def __init__(self, kek: bytes) -> None:
         if len(kek) < 32:
             raise ValueError("the KEK must hold at least 32 bytes")

@@ -9,7 +9,6 @@ key.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
 from dataclasses import dataclass
@@ -18,7 +17,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.auth.custody import CustodyError, KekUnavailableError, KeyCustody, owner_aad
+from services.auth.custody import (
+    CustodyError,
+    KekUnavailableError,
+    KeyCustody,
+    as_custody,
+    owner_aad,
+)
 from services.auth.custody.local import LocalKek
 from services.auth.custody.vault import VaultTransitKek
 from services.auth.models import PersonRow, ServiceUnitRow, SigningKeyRow
@@ -44,8 +49,8 @@ class OpenedCustody:
         did not open (one sample proves the KEK, not every row)."""
         aad = owner_aad("probe", secrets.token_hex(8))
         try:
-            sealed = await asyncio.to_thread(self.custody.seal, _PROBE, aad)
-            opened = await asyncio.to_thread(self.custody.unseal, sealed, aad)
+            sealed = await self.custody.seal(_PROBE, aad)
+            opened = await self.custody.unseal(sealed, aad)
         except CustodyError as error:
             raise SettingsError(f"{self.setting}: the KEK does not work: {error}") from error
         if opened != _PROBE:
@@ -60,7 +65,7 @@ class OpenedCustody:
                 "holds keys sealed under a KEK: restore the key file; a new KEK opens none of them"
             )
         try:
-            await asyncio.to_thread(self.custody.unseal, *sample)
+            await self.custody.unseal(*sample)
         except KekUnavailableError as error:
             raise SettingsError(f"{self.setting}: {error}") from error
         except CustodyError as error:
@@ -77,11 +82,13 @@ def open_custody(settings: Settings) -> OpenedCustody:
     if settings.kek_backend == "vault":
         if settings.vault_addr is None or settings.vault_token is None:
             raise SettingsError("STAFETT_VAULT_ADDR and STAFETT_VAULT_TOKEN must be set")
-        custody: KeyCustody = VaultTransitKek(
-            settings.vault_addr,
-            settings.vault_token.reveal().strip(),
-            mount=settings.vault_transit_mount,
-            key_name=settings.vault_transit_key,
+        custody = KeyCustody(
+            VaultTransitKek(
+                settings.vault_addr,
+                settings.vault_token.reveal().strip(),
+                mount=settings.vault_transit_mount,
+                key_name=settings.vault_transit_key,
+            )
         )
         setting = (
             f"STAFETT_KEK_BACKEND=vault ({settings.vault_addr}, "
@@ -92,11 +99,11 @@ def open_custody(settings: Settings) -> OpenedCustody:
         if settings.kek is None:
             raise SettingsError("STAFETT_KEK must be set for STAFETT_KEK_BACKEND=env")
         kek = base64.urlsafe_b64decode(settings.kek.reveal().strip())
-        return OpenedCustody(LocalKek(kek), "STAFETT_KEK")
+        return OpenedCustody(as_custody(LocalKek(kek)), "STAFETT_KEK")
     existed = settings.kek_file.exists()
     kek = load_or_create_secret(settings.kek_file, mode=settings.mode)
     return OpenedCustody(
-        LocalKek(kek),
+        as_custody(LocalKek(kek)),
         f"STAFETT_KEK_FILE ({settings.kek_file})",
         created_file=None if existed else settings.kek_file,
     )

@@ -39,8 +39,11 @@ class VaultTransitKek:
     to open even on a server that ignores `associated_data`. Guarantees confidentiality and
     integrity as Vault's key type does; does not hide the plaintext's length from Vault or the
     database. Raises CustodyError if a value does not open, KekUnavailableError if Vault cannot
-    be used (unreachable, token refused, key or mount missing). Calls are blocking HTTP.
+    be used (unreachable, token refused, key or mount missing). Calls are blocking HTTP, so
+    auth reaches it through `KeyCustody`, which runs them in a worker thread.
     """
+
+    blocks_on_io = True  # blocking HTTP: KeyCustody runs it in a thread
 
     def __init__(
         self,

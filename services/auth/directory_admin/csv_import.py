@@ -1,9 +1,11 @@
 """Reading a staff list exported from a spreadsheet: all of it is right, or none of it is used.
 
 The file is UTF-8 (a byte-order mark, as Excel writes, is allowed) with the header row
-`fodselsnummer;navn;tjeneste;admin`. The separator is `;` (Norwegian Excel) or `,`. `tjeneste` names
-one or more service units by id or by exact name, several separated by `|`; a person may also stand
-on several lines, one per unit. `admin` is `ja`/`nei` (also `x`, `1`, `true`, or empty for no).
+`fodselsnummer;navn;tjeneste;admin`, optionally with a fifth column `epost` (the staff member's
+notification address; empty leaves a stored one as it is). The separator is `;` (Norwegian
+Excel) or `,`. `tjeneste` names one or more service units by id or by exact name, several
+separated by `|`; a person may also stand on several lines, one per unit. `admin` is `ja`/`nei`
+(also `x`, `1`, `true`, or empty for no).
 A fødselsnummer is never repeated back: an error names the line and the reason only.
 """
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 from services.auth.directory import is_valid_fodselsnummer
 from services.auth.directory_admin.schemas import MAX_PERSON_NAME, ImportLineError
+from services.auth.notifications.addresses import normalize_address
 
 __all__ = [
     "MAX_CSV_BYTES",
@@ -30,10 +33,14 @@ MAX_CSV_BYTES = 1024 * 1024
 MAX_CSV_LINES = 5000
 _MAX_ERRORS = 200
 _HEADER = ("fodselsnummer", "navn", "tjeneste", "admin")
+_EMAIL_COLUMN = "epost"
 _HEADER_ALIASES = {
     "fødselsnummer": "fodselsnummer",
     "fnr": "fodselsnummer",
     "tjenester": "tjeneste",
+    "e-post": "epost",
+    "e-postadresse": "epost",
+    "email": "epost",
 }
 _YES = frozenset({"ja", "j", "x", "1", "true", "yes"})
 _NO = frozenset({"", "nei", "n", "0", "false", "no"})
@@ -57,6 +64,7 @@ class StaffRecord:
     service_ids: list[str]
     admin: bool
     line: int
+    email: str | None = None  # a notification address, normalised; None: not given
 
 
 def _decode(body: bytes) -> str:
@@ -72,7 +80,7 @@ def _decode(body: bytes) -> str:
 
 def _header(row: list[str]) -> tuple[str, ...] | None:
     names = tuple(_HEADER_ALIASES.get(n.strip().lower(), n.strip().lower()) for n in row)
-    if names == _HEADER or names == _HEADER[:3]:
+    if names in (_HEADER, _HEADER[:3], (*_HEADER, _EMAIL_COLUMN)):
         return names
     return None
 
@@ -168,18 +176,27 @@ def _read_row(
     service_ids, problem = _resolve_services(row[2], services, by_name)
     if problem is not None:
         return problem
-    admin_cell = row[3].strip().lower() if columns == 4 else ""
+    admin_cell = row[3].strip().lower() if columns >= 4 else ""
     if admin_cell not in _YES and admin_cell not in _NO:
         return "admin må være «ja» eller «nei»"
     admin = admin_cell in _YES
     if not service_ids and not admin:
         return "mangler tjeneste (bare administratorer kan stå uten tjeneste)"
+    email_cell = row[4].strip() if columns == 5 else ""
+    email = normalize_address(email_cell) if email_cell else None
+    if email_cell and email is None:
+        return "e-postadressen er ikke gyldig"
     earlier = records.get(pid)
     if earlier is None:
-        records[pid] = StaffRecord(pid, name, list(dict.fromkeys(service_ids)), admin, number)
+        records[pid] = StaffRecord(
+            pid, name, list(dict.fromkeys(service_ids)), admin, number, email
+        )
         return None
     if earlier.name != name:
         return f"samme person står med et annet navn på linje {earlier.line}"
+    if email is not None and earlier.email not in (None, email):
+        return f"samme person står med en annen e-postadresse på linje {earlier.line}"
+    earlier.email = earlier.email or email
     earlier.service_ids.extend(s for s in service_ids if s not in earlier.service_ids)
     earlier.admin = earlier.admin or admin
     return None

@@ -32,6 +32,8 @@ ServiceId = Annotated[str, msgspec.Meta(pattern=SERVICE_ID_PATTERN, max_length=6
 ServiceName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SERVICE_NAME)]
 PersonName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_PERSON_NAME)]
 ServiceIds = Annotated[list[ServiceId], msgspec.Meta(max_length=_MAX_SERVICES_PER_PERSON)]
+# A notification address (services.auth.notifications.addresses checks it); "" clears it.
+StaffEmail = Annotated[str, msgspec.Meta(max_length=320)]
 
 
 class NewServiceUnit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,6 +57,7 @@ class NewStaffMember(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: PersonName
     service_ids: ServiceIds = []
     admin: bool = False
+    email: StaffEmail | None = None
 
 
 class StaffUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -64,6 +67,7 @@ class StaffUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     service_ids: ServiceIds | None = None
     admin: bool | None = None
     active: bool | None = None
+    email: StaffEmail | None = None  # "" removes the address
 
 
 class StaffMember(msgspec.Struct, frozen=True):
@@ -74,6 +78,7 @@ class StaffMember(msgspec.Struct, frozen=True):
     service_ids: list[str]
     admin: bool
     active: bool
+    email: str | None = None  # where notifications go (personal data: never logged)
 
 
 class ImportResult(msgspec.Struct, frozen=True):

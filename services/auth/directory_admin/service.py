@@ -39,6 +39,8 @@ from services.auth.directory_admin.schemas import (
     StaffMember,
     StaffUpdate,
 )
+from services.auth.notifications.addresses import normalize_address
+from services.auth.notifications.store import addresses_by_subject, set_address
 from services.auth.sessions import SessionStore
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
@@ -65,6 +67,22 @@ def _clean_name(value: str, limit: int) -> str:
             f"name must be 1-{limit} characters without control characters",
         )
     return name
+
+
+def _checked_email(raw: str | None) -> str | None:
+    """A staff member's notification address as stored, None for none ("" or null); 400 for
+    anything that is not an address (services.auth.notifications.addresses)."""
+    if raw is None or not raw.strip():
+        return None
+    email = normalize_address(raw)
+    if email is None:
+        raise ProblemError(
+            400,
+            "invalid-email",
+            "Not an e-mail address this service sends to",
+            "email must look like name@example.no",
+        )
+    return email
 
 
 def _detail(**values: Any) -> str:
@@ -122,7 +140,7 @@ class DirectoryAdminService:
         async with self._sessionmaker() as db:
             if await models.get_service_unit(db, new.id) is not None:
                 raise ProblemError(409, "service-exists", "A service unit has this id already")
-            db.add(self._directory.new_service_unit_row(new.id, name, now))
+            db.add(await self._directory.new_service_unit_row(new.id, name, now))
             models.add_admin_audit(
                 db,
                 at=now,
@@ -197,10 +215,11 @@ class DirectoryAdminService:
         async with self._sessionmaker() as db:
             persons = await models.list_persons_by_kind(db, "staff")
             memberships = await models.list_staff_memberships(db)
+            emails = await addresses_by_subject(db, [p.subject for p in persons])
         units: dict[str, list[str]] = {}
         for membership in memberships:
             units.setdefault(membership.person_subject, []).append(membership.service_id)
-        return [_staff_view(p, units.get(p.subject, [])) for p in persons]
+        return [_staff_view(p, units.get(p.subject, []), emails.get(p.subject)) for p in persons]
 
     async def _checked_service_ids(self, db: AsyncSession, service_ids: Sequence[str]) -> list[str]:
         unique = list(dict.fromkeys(service_ids))
@@ -225,6 +244,7 @@ class DirectoryAdminService:
                 "pid must be 11 digits with valid check digits",
             )
         name = _clean_name(new.name, MAX_PERSON_NAME)
+        email = _checked_email(new.email)
         now = int(time.time())
         async with self._sessionmaker() as db:
             service_ids = await self._checked_service_ids(db, new.service_ids)
@@ -234,7 +254,7 @@ class DirectoryAdminService:
             if person is not None and person.kind == "staff":
                 raise ProblemError(409, "staff-exists", "This person is registered as staff")
             if person is None:
-                person = self._directory.new_person_row(new.pid, name, "staff", now)
+                person = await self._directory.new_person_row(new.pid, name, "staff", now)
                 db.add(person)
                 action = "staff.add"
             else:  # a guardian who also works for the municipality
@@ -245,6 +265,8 @@ class DirectoryAdminService:
             try:
                 await db.flush()
                 await models.set_staff_memberships(db, person.subject, service_ids, now)
+                if email is not None:  # the address itself never goes into the audit trail
+                    await set_address(db, person.subject, email)
                 models.add_admin_audit(
                     db,
                     at=now,
@@ -252,14 +274,19 @@ class DirectoryAdminService:
                     action=action,
                     target_kind="person",
                     target_id=person.subject,
-                    detail=_detail(name=name, service_ids=service_ids, admin=new.admin),
+                    detail=_detail(
+                        name=name,
+                        service_ids=service_ids,
+                        admin=new.admin,
+                        email_set=email is not None,
+                    ),
                 )
                 await db.commit()
             except IntegrityError:
                 raise ProblemError(
                     409, "staff-exists", "This person was registered at the same moment"
                 ) from None
-        return _staff_view(person, service_ids)
+        return _staff_view(person, service_ids, email)
 
     async def update_staff_member(
         self, actor: Administrator, subject: str, update: StaffUpdate
@@ -279,8 +306,15 @@ class DirectoryAdminService:
             if person is None or person.kind != "staff":
                 raise NotFoundException("no staff member with this subject")
             service_ids = await models.staff_service_ids(db, subject)
+            email = (await addresses_by_subject(db, [subject])).get(subject)
             changes: dict[str, Any] = {}
             end_sessions = False
+            if update.email is not None:
+                wanted_email = _checked_email(update.email)
+                if wanted_email != email:
+                    await set_address(db, subject, wanted_email)
+                    email = wanted_email
+                    changes["email_changed"] = True  # never the address itself
             if update.name is not None:
                 name = _clean_name(update.name, MAX_PERSON_NAME)
                 if name != person.name:
@@ -313,7 +347,7 @@ class DirectoryAdminService:
                 await db.commit()
         if end_sessions or person.deactivated_at is not None:
             await self._sessions.end_sessions_of(subject)
-        return _staff_view(person, service_ids)
+        return _staff_view(person, service_ids, email)
 
     async def deactivate_staff_member(self, actor: Administrator, subject: str) -> StaffMember:
         """The person can no longer log in as staff; their sessions end at once."""
@@ -342,18 +376,20 @@ class DirectoryAdminService:
                 raise ProblemError(409, "conflict", "A service unit changed during the import")
             by_hmac = {self._directory.pid_hmac(r.pid): r for r in records}
             existing = await models.find_persons_by_pid_hmacs(db, list(by_hmac))
+            emails = await addresses_by_subject(db, [p.subject for p in existing.values()])
             current_units: dict[str, list[str]] = {}
             for membership in await models.list_staff_memberships(db):
                 current_units.setdefault(membership.person_subject, []).append(
                     membership.service_id
                 )
             fresh: list[tuple[models.PersonRow, StaffRecord]] = []
+            updated_emails: list[tuple[models.PersonRow, StaffRecord]] = []
             sessions_to_end: list[str] = []
             try:
                 for pid_hmac, record in by_hmac.items():
                     person = existing.get(pid_hmac)
                     if person is None:
-                        person = self._directory.new_person_row(
+                        person = await self._directory.new_person_row(
                             record.pid, record.name, "staff", now
                         )
                         person.admin = record.admin
@@ -362,7 +398,8 @@ class DirectoryAdminService:
                         action = "staff.import_add"
                     else:
                         before = current_units.get(person.subject, [])
-                        if _same(person, before, record):
+                        new_email = record.email not in (None, emails.get(person.subject))
+                        if _same(person, before, record) and not new_email:
                             counts["unchanged"] += 1
                             continue
                         if set(before) != set(record.service_ids) or person.deactivated_at:
@@ -372,6 +409,8 @@ class DirectoryAdminService:
                         await models.set_staff_memberships(
                             db, person.subject, record.service_ids, now
                         )
+                        if new_email:
+                            updated_emails.append((person, record))
                         action = "staff.import_update"
                     counts[action] += 1
                     models.add_admin_audit(
@@ -386,6 +425,9 @@ class DirectoryAdminService:
                         ),
                     )
                 await db.flush()  # the new persons exist before their memberships
+                for person, record in [*fresh, *updated_emails]:
+                    if record.email is not None:
+                        await set_address(db, person.subject, record.email)
                 db.add_all(
                     models.StaffMembershipRow(
                         person_subject=person.subject, service_id=service_id, created_at=now
@@ -450,13 +492,16 @@ def _same(person: models.PersonRow, service_ids: Sequence[str], record: StaffRec
     )
 
 
-def _staff_view(person: models.PersonRow, service_ids: Sequence[str]) -> StaffMember:
+def _staff_view(
+    person: models.PersonRow, service_ids: Sequence[str], email: str | None = None
+) -> StaffMember:
     return StaffMember(
         person.subject,
         person.name,
         list(service_ids),
         bool(person.admin),
         person.deactivated_at is None,
+        email,
     )
 
 

@@ -1,8 +1,10 @@
 """The synthetic people and service units of local runs and tests.
 
 The fødselsnummer are synthetic (month + 80, as Norwegian test data does) and pass the mod-11
-check. Their child, Emma Nordmann (born 2016-05-03), is not a login person. Anne Admin is the
-municipal administrator: staff, no service unit of her own, keeps the staff directory.
+check. Their child, Emma Nordmann (born 2016-05-03), is not a login person. Nora Nordmann (born
+2009-09-14) is a young person old enough to take part in her own log and consent herself; she logs
+in through ID-porten like a guardian. Anne Admin is the municipal administrator: staff, no service
+unit of her own, keeps the staff directory.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ SYNTHETIC_SERVICE_UNITS: tuple[SyntheticServiceUnit, ...] = (
 SYNTHETIC_PERSONS: tuple[SyntheticPerson, ...] = (
     SyntheticPerson("12838510068", "Kari", "Nordmann", "guardian"),
     SyntheticPerson("05878220074", "Ola", "Nordmann", "guardian"),
+    SyntheticPerson("14890950095", "Nora", "Nordmann", "guardian", title="ungdom, født 2009"),
     SyntheticPerson(
         "23907930017", "Siri", "Stafett", "staff", "helsestasjon-sentrum", "stafettholder"
     ),

@@ -32,6 +32,7 @@ from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
 from services.auth.test_idp.login_csrf import CSRF_COOKIE, CSRF_FIELD, LoginFormCsrf
+from services.auth.test_idp.login_page import LOGIN_TEXTS, page_locale
 from services.auth.test_idp.persons import SYNTHETIC_PERSONS, synthetic_person
 
 __all__ = [
@@ -105,6 +106,7 @@ class _AuthorizationRequest:
     code_challenge: str
     scope: str
     expires_at: float
+    ui_locale: str = "nb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +248,9 @@ class TestIdentityProvider:
         state, nonce = params.get("state", ""), params.get("nonce", "")
         if not state or not nonce or len(state) > 512 or len(nonce) > 512:
             raise _ProtocolError("invalid_request", "state and nonce are required")
+        ui_locale = page_locale(params["ui_locales"]) if "ui_locales" in params else "nb"
+        if ui_locale is None or len(params.get("ui_locales", "")) > 64:
+            raise _ProtocolError("invalid_request", "ui_locales must be nb, nn, en or se")
         return _AuthorizationRequest(
             client_id=client.client_id,
             redirect_uri=params["redirect_uri"],
@@ -254,6 +259,7 @@ class TestIdentityProvider:
             code_challenge=challenge,
             scope=params.get("scope", "openid"),
             expires_at=time.time() + 600,
+            ui_locale=ui_locale,
         )
 
     def push(self, form: Mapping[str, str]) -> dict[str, Any]:
@@ -284,6 +290,11 @@ class TestIdentityProvider:
         request_id = secrets.token_urlsafe(24)
         self._pending[request_id] = request
         return request_id
+
+    def page_locale_of(self, request_id: str) -> str:
+        """The language the pending login's page is shown in (from its `ui_locales`)."""
+        pending = self._pending.get(request_id)
+        return pending.ui_locale if pending is not None else "nb"
 
     def redirect_for_error(self, params: Mapping[str, str], error: _ProtocolError) -> str | None:
         """Where to send an authorize error, if the client and redirect_uri can be trusted."""
@@ -509,6 +520,7 @@ class TestIdpController(Controller):
             return _error_page(f"Forespørselen er ugyldig: {error.description}.")
         guardians = [p for p in SYNTHETIC_PERSONS if p.kind == "guardian"]
         staff = [p for p in SYNTHETIC_PERSONS if p.kind == "staff"]
+        locale = test_idp.page_locale_of(request_id)
         binding = test_idp.login_csrf.binding_for(request.cookies.get(CSRF_COOKIE))
         page = Template(
             template_name="test_idp/login.html",
@@ -518,6 +530,8 @@ class TestIdpController(Controller):
                 "csrf_token": test_idp.login_csrf.token(request_id, binding),
                 "guardians": guardians,
                 "staff": staff,
+                "lang": locale,
+                "t": LOGIN_TEXTS[locale],
             },
             headers={"Cache-Control": "no-store"},
         )

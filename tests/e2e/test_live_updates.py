@@ -1,0 +1,69 @@
+"""Live updates in a real Chromium: one person has the log open, another writes an entry, and it
+appears on the first person's page without a reload (htmx's SSE extension, services/portal/live.py
+and logg's event stream, three real processes)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import NOTICE, screenshot
+from tests.product import RunningProduct
+
+pytestmark = pytest.mark.e2e
+
+PageFactory = Callable[[], Page]
+
+
+def _login(page: Page, product: RunningProduct, person: str, link: str) -> None:
+    page.goto(product.portal_url)
+    page.get_by_role("link", name=link).click()
+    page.get_by_role("button", name=person).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mine stafettlogger")
+
+
+def test_an_entry_written_by_one_person_appears_on_anothers_open_page(
+    product: RunningProduct, new_page: PageFactory
+) -> None:
+    text = f"Emma leste høyt for klassen {secrets.token_hex(4)}"
+    draft = "Et utkast som ikke skal forsvinne"
+
+    coordinator = new_page()
+    _login(coordinator, product, "Siri Stafett", "Logg inn som ansatt")
+    coordinator.get_by_role("link", name="Ny stafettlogg").click()
+    coordinator.get_by_label("Barnets navn").fill("Emma Nordmann")
+    coordinator.get_by_label("Fødselsdato").fill("2016-05-03")
+    coordinator.get_by_label("Hva gjelder bekymringen?").fill("Leser lite hjemme")
+    coordinator.get_by_role("button", name="Opprett stafettlogg").click()
+    expect(coordinator.get_by_role("heading", level=1)).to_have_text("Emma Nordmann")
+    log_url = coordinator.url
+    assert re.search(r"/stafettlogger/[A-Za-z0-9_-]+$", log_url)
+    coordinator.get_by_label("Fødselsnummer til foresatt").fill("12838510068")
+    coordinator.get_by_role("button", name="Legg til foresatt").click()
+    expect(coordinator.locator(NOTICE)).to_contain_text("er lagt til som foresatt")
+
+    guardian = new_page()
+    _login(guardian, product, "Kari Nordmann", "Logg inn med ID-porten")
+    with guardian.expect_response(lambda r: "/hendelser" in r.url) as stream:
+        guardian.goto(log_url)
+    assert stream.value.status == 200
+    assert stream.value.headers["content-type"].startswith("text/event-stream")
+    expect(guardian.get_by_role("heading", level=1)).to_have_text("Emma Nordmann")
+    guardian.get_by_label("Tekst").fill(draft)  # typing, when the entry arrives
+    navigations: list[str] = []
+    guardian.on("framenavigated", lambda frame: navigations.append(frame.url))
+
+    coordinator.get_by_label("Type").select_option("observation")
+    coordinator.get_by_label("Tekst").fill(text)
+    coordinator.get_by_role("button", name="Lagre oppføring").click()
+    expect(coordinator.get_by_text(text)).to_be_visible()
+
+    expect(guardian.get_by_text(text)).to_be_visible(timeout=15_000)
+    expect(guardian.locator("#live-status")).to_have_text("Ny oppføring")
+    expect(guardian.get_by_label("Tekst")).to_have_value(draft)  # nothing typed was lost
+    assert navigations == []  # no reload
+    screenshot(guardian, "live-update-guardian")
