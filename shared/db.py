@@ -27,11 +27,17 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import EMPTY_DICT
 
-__all__ = ["create_engine", "database_is_ready", "is_sqlite", "sqlite_path"]
+__all__ = [
+    "create_engine",
+    "database_is_ready",
+    "forget_deleted_pages",
+    "is_sqlite",
+    "sqlite_path",
+]
 
 
 def is_sqlite(url: str) -> bool:
@@ -67,7 +73,18 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted rows are overwritten with zeros, not left in free pages: erasure (crypto-shredding
+    # of key grants) and ended sessions must not stay readable in the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+async def forget_deleted_pages(session: AsyncSession) -> None:
+    """After deleting what must not be recoverable: on SQLite, write the WAL back into the
+    database (whose freed pages `secure_delete` zeroed) and truncate it, so no copy of the old
+    pages stays in the -wal file. On PostgreSQL dead rows wait for VACUUM (docs/operations.md)."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 async def database_is_ready(engine: AsyncEngine) -> bool:

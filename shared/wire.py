@@ -40,6 +40,11 @@ __all__ = [
     "ErasureReport",
     "ErasureRequest",
     "ErasureScope",
+    "FeedDueMeasure",
+    "FeedDueMeasurePage",
+    "FeedEntry",
+    "FeedEntryPage",
+    "FeedRecipient",
     "HandoverAcceptance",
     "HandoverStatus",
     "HandoverView",
@@ -448,3 +453,43 @@ class ErasureReport(_Strict, frozen=True, forbid_unknown_fields=True):
     entry_id: str | None = None
     stafettlogg_created_at: datetime | None = None
     stafettlogg_closed_at: datetime | None = None
+
+
+# --- logg's notification feed (services.logg.feed), read by auth's notifier -----------------------
+
+
+class FeedRecipient(msgspec.Struct, frozen=True):
+    kind: Literal["person", "service"]
+    id: str
+
+
+class FeedEntry(msgspec.Struct, frozen=True):
+    seq: int
+    stafettlogg_id: str
+    entry_id: str
+    author: str
+    created_at: datetime
+    recipients: list[FeedRecipient]
+
+
+class FeedEntryPage(msgspec.Struct, frozen=True):
+    """Entries after the cursor, oldest first; `cursor` is where the next call starts (the
+    newest entry's position now, when called without `after`: start from now)."""
+
+    items: list[FeedEntry]
+    cursor: int
+    more: bool
+
+
+class FeedDueMeasure(msgspec.Struct, frozen=True):
+    seq: int
+    stafettlogg_id: str
+    entry_id: str
+    due_on: date
+    recipients: list[FeedRecipient]
+
+
+class FeedDueMeasurePage(msgspec.Struct, frozen=True):
+    items: list[FeedDueMeasure]
+    cursor: int
+    more: bool

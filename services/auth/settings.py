@@ -15,6 +15,7 @@ import msgspec
 
 from services.auth.notifications.settings import NotificationSettings
 from services.auth.oidc import ACR_LEVELS
+from services.auth.secrets import Secret, env_optional, env_secret
 from shared.keyfiles import public_path_for
 from shared.settings import Mode, SettingsError, env_bool, env_int, env_str
 
@@ -23,7 +24,6 @@ __all__ = [
     "DEFAULT_FRAME_ANCESTORS_LOGOUT",
     "LOGG_AUDIENCE",
     "PORTAL_CLIENT_ID",
-    "ClientSecret",
     "Settings",
 ]
 
@@ -35,23 +35,6 @@ _LOCAL_ANSATTPORTEN_CLIENT_ID = "stafettlogg-ansattporten"
 
 
 _CLIENT_AUTH_METHODS = ("private_key_jwt", "client_secret_basic")
-
-
-class ClientSecret:
-    """A client secret at an identity provider: never shown by repr() or str()."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "ClientSecret('***')"
-
-    __str__ = __repr__
 
 
 # The ID-porten and Ansattporten login hosts, which load front-channel logout in an iframe.
@@ -76,9 +59,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Where the KEK lives (services.auth.custody.startup): file (kek_file), env (STAFETT_KEK,
     # the key itself) or vault (a Vault/OpenBao transit key; the KEK never leaves Vault).
     kek_backend: str = "file"
-    kek: ClientSecret | None = None
+    kek: Secret | None = None
     vault_addr: str | None = None
-    vault_token: ClientSecret | None = None  # auth's token at Vault, not an IdP client secret
+    vault_token: Secret | None = None  # auth's token at Vault, not an IdP client secret
     vault_transit_mount: str = "transit"
     vault_transit_key: str = "stafett-kek"
     pid_hmac_key_file: Path
@@ -91,9 +74,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ansattporten_issuer: str
     ansattporten_client_id: str
     idporten_client_auth: str = "private_key_jwt"  # or client_secret_basic
-    idporten_client_secret: ClientSecret | None = None
+    idporten_client_secret: Secret | None = None
     ansattporten_client_auth: str = "private_key_jwt"
-    ansattporten_client_secret: ClientSecret | None = None
+    ansattporten_client_secret: Secret | None = None
     test_idp: bool = True
     session_idle_seconds: int = 30 * 60
     session_absolute_seconds: int = 12 * 60 * 60
@@ -216,11 +199,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         def client_id(name: str, local_default: str) -> str:
             return env_str(environ, name, local_default if local else None)
 
-        def client_secret(name: str) -> ClientSecret | None:
-            if not environ.get(name) and not environ.get(f"{name}_FILE"):
-                return None
-            return ClientSecret(env_str(environ, name))
-
         return cls(
             mode=mode,
             data_dir=data_dir,
@@ -256,11 +234,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             idporten_client_auth=env_str(
                 environ, "STAFETT_IDPORTEN_CLIENT_AUTH", "private_key_jwt"
             ),
-            idporten_client_secret=client_secret("STAFETT_IDPORTEN_CLIENT_SECRET"),
+            idporten_client_secret=env_secret(environ, "STAFETT_IDPORTEN_CLIENT_SECRET"),
             ansattporten_client_auth=env_str(
                 environ, "STAFETT_ANSATTPORTEN_CLIENT_AUTH", "private_key_jwt"
             ),
-            ansattporten_client_secret=client_secret("STAFETT_ANSATTPORTEN_CLIENT_SECRET"),
+            ansattporten_client_secret=env_secret(environ, "STAFETT_ANSATTPORTEN_CLIENT_SECRET"),
             test_idp=test_idp,
             session_idle_seconds=env_int(environ, "STAFETT_SESSION_IDLE_SECONDS", 30 * 60),
             session_absolute_seconds=env_int(
@@ -272,12 +250,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def _env_optional(environ: Mapping[str, str], name: str) -> str | None:
-    if environ.get(name) or environ.get(f"{name}_FILE"):
-        return env_str(environ, name)
-    return None
-
-
 def _env_list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = environ.get(name)
     if raw is None or not raw.strip():
@@ -286,10 +258,10 @@ def _env_list(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -
 
 
 def _hardening_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    session_redis_url = _env_optional(environ, "STAFETT_SESSION_REDIS_URL")
+    session_redis_url = env_optional(environ, "STAFETT_SESSION_REDIS_URL")
     return {
         "session_redis_url": session_redis_url,
-        "rate_limit_redis_url": _env_optional(environ, "STAFETT_RATE_LIMIT_REDIS_URL")
+        "rate_limit_redis_url": env_optional(environ, "STAFETT_RATE_LIMIT_REDIS_URL")
         or session_redis_url,
         "redis_key_prefix": env_str(environ, "STAFETT_REDIS_KEY_PREFIX", "stafett:auth:"),
         "rate_limit_login_per_minute": env_int(environ, "STAFETT_RATE_LIMIT_LOGIN_PER_MINUTE", 30),
@@ -310,16 +282,12 @@ def _hardening_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _kek_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    def secret(name: str) -> ClientSecret | None:
-        value = _env_optional(environ, name)
-        return None if value is None else ClientSecret(value)
-
     return {
         "kek_backend": env_str(environ, "STAFETT_KEK_BACKEND", "file"),
         # Only the variable itself: STAFETT_KEK_FILE is the file backend's path, not a _FILE form.
-        "kek": ClientSecret(environ["STAFETT_KEK"]) if environ.get("STAFETT_KEK") else None,
-        "vault_addr": _env_optional(environ, "STAFETT_VAULT_ADDR"),
-        "vault_token": secret("STAFETT_VAULT_TOKEN"),
+        "kek": Secret(environ["STAFETT_KEK"]) if environ.get("STAFETT_KEK") else None,
+        "vault_addr": env_optional(environ, "STAFETT_VAULT_ADDR"),
+        "vault_token": env_secret(environ, "STAFETT_VAULT_TOKEN"),
         "vault_transit_mount": env_str(environ, "STAFETT_VAULT_TRANSIT_MOUNT", "transit"),
         "vault_transit_key": env_str(environ, "STAFETT_VAULT_TRANSIT_KEY", "stafett-kek"),
     }

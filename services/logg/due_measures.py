@@ -19,8 +19,6 @@ each log on the page the gate's query and record, and its view: O(logs on the pa
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -40,8 +38,9 @@ from services.logg.models import (
     ParticipantRow,
     Principal,
     StafettloggRow,
-    valid_consent_clause,
+    taking_part_clause,
 )
+from services.logg.paging import cut_page_by, invalid_cursor, open_cursor, seal_cursor
 from services.logg.stafettlogger import stafettlogg_view
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
@@ -61,7 +60,6 @@ DEFAULT_DAYS = 7
 MAX_DAYS = 60
 _OSLO = ZoneInfo("Europe/Oslo")  # due dates are Norwegian calendar dates
 _CURSOR_PREFIX = "d1:"
-_CURSOR_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _POSITION = re.compile(r"^([0-9]{1,7}):([0-9]{1,18})$")
 
 DueDays = Annotated[
@@ -90,8 +88,7 @@ class DuePosition:
 
 
 def encode_due_cursor(position: DuePosition) -> str:
-    raw = f"{_CURSOR_PREFIX}{position.due_on.toordinal()}:{position.seq}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return seal_cursor(f"{_CURSOR_PREFIX}{position.due_on.toordinal()}:{position.seq}")
 
 
 def decode_due_cursor(cursor: str | None) -> DuePosition | None:
@@ -99,42 +96,21 @@ def decode_due_cursor(cursor: str | None) -> DuePosition | None:
     make is a 400 problem."""
     if cursor is None:
         return None
-    if not _CURSOR_SHAPE.match(cursor):
-        raise _invalid_cursor()
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        text = raw.decode("ascii")
-    except (binascii.Error, ValueError) as error:
-        raise _invalid_cursor() from error
+    text = open_cursor(cursor, max_length=64)
     match = _POSITION.fullmatch(text.removeprefix(_CURSOR_PREFIX))
     if not text.startswith(_CURSOR_PREFIX) or match is None:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     try:
         due_on = date.fromordinal(int(match.group(1)))
     except ValueError as error:
-        raise _invalid_cursor() from error
+        raise invalid_cursor() from error
     return DuePosition(due_on, int(match.group(2)))
-
-
-def _invalid_cursor() -> ProblemError:
-    return ProblemError(400, "invalid-cursor", "The cursor is not valid", "Start again without one")
 
 
 def _taking_part(principal: Principal, *, consent_required: bool, now: datetime) -> Select[str]:
     """The ids of the open logs the principal takes part in, by the rule of
-    `services.logg.access` (as `models.logs_page_for_principal` applies it)."""
-    match = principal.participant_match()
-    if consent_required:
-        coordinating = and_(
-            ParticipantRow.kind == "person",
-            ParticipantRow.principal_id == principal.person,
-            ParticipantRow.role == "coordinator",
-        )
-        if principal.service is None:
-            match = coordinating
-        else:
-            consented = valid_consent_clause(ParticipantRow.stafettlogg_id, principal.service, now)
-            match = or_(coordinating, and_(match, consented))
+    `services.logg.access` (`models.taking_part_clause`)."""
+    match = taking_part_clause(principal, consent_required=consent_required, now=now)
     # The caller's own rows first, found in the (kind, principal_id) index; `match` decides.
     own = [principal.person] + ([principal.service] if principal.service is not None else [])
     member = select(ParticipantRow.stafettlogg_id).where(
@@ -210,10 +186,9 @@ async def page_due_measures(
     rows = await _due_rows(
         session, claims, horizon=horizon, after=after, limit=limit + 1, policy=policy
     )
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit and page:
-        next_cursor = encode_due_cursor(DuePosition(_due(page[-1]), page[-1].seq))
+    page, next_cursor = cut_page_by(
+        rows, limit, lambda row: encode_due_cursor(DuePosition(_due(row), row.seq))
+    )
     allowed: dict[str, StafettloggRow] = {}
     for stafettlogg_id in dict.fromkeys(row.stafettlogg_id for row in page):
         try:

@@ -47,6 +47,7 @@ from services.logg.models import (
     ParticipantRow,
     StafettloggRow,
 )
+from shared.db import forget_deleted_pages
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 from shared.wire import ErasureCounts, ErasureReport, ErasureRequest, KeptRecord
@@ -125,6 +126,7 @@ async def erase_stafettlogg(
     await _delete(session, ParticipantRow, stafettlogg_id)
     await session.execute(delete(StafettloggRow).where(StafettloggRow.id == stafettlogg_id))
     await session.commit()
+    await forget_deleted_pages(session)
     return await _report(session, done), created
 
 
@@ -170,6 +172,7 @@ async def erase_entry(
     )
     session.add(done)
     await session.commit()
+    await forget_deleted_pages(session)
     return await _report(session, done), True
 
 

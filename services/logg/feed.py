@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.logg.access import Action, Policy, decide, require
-from services.logg.audit import append_access_record
+from services.logg.audit import append_access_records
 from services.logg.models import EntryRow, ParticipantRow, StafettloggRow, valid_consent_clause
 from shared.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
 from shared.replay import ReplayCacheUnavailableError
@@ -41,14 +40,16 @@ from shared.tokens import (
     SigningKeysUnavailableError,
     TokenError,
 )
+from shared.wire import (
+    FeedDueMeasure,
+    FeedDueMeasurePage,
+    FeedEntry,
+    FeedEntryPage,
+    FeedRecipient,
+)
 
 __all__ = [
     "MAX_FEED_PAGE",
-    "FeedDueMeasure",
-    "FeedDueMeasurePage",
-    "FeedEntry",
-    "FeedEntryPage",
-    "FeedRecipient",
     "NotificationFeedController",
     "NotifierVerifier",
 ]
@@ -60,43 +61,6 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="stafett-logg-notifier"'}
 NotifierVerifier = NamedDependency[ServiceTokenVerifier]
 Session = NamedDependency[AsyncSession]
 Rules = NamedDependency[Policy]
-
-
-class FeedRecipient(msgspec.Struct, frozen=True):
-    kind: Literal["person", "service"]
-    id: str
-
-
-class FeedEntry(msgspec.Struct, frozen=True):
-    seq: int
-    stafettlogg_id: str
-    entry_id: str
-    author: str
-    created_at: datetime
-    recipients: list[FeedRecipient]
-
-
-class FeedEntryPage(msgspec.Struct, frozen=True):
-    """Entries after the cursor, oldest first; `cursor` is where the next call starts (the
-    newest entry's position now, when called without `after`: start from now)."""
-
-    items: list[FeedEntry]
-    cursor: int
-    more: bool
-
-
-class FeedDueMeasure(msgspec.Struct, frozen=True):
-    seq: int
-    stafettlogg_id: str
-    entry_id: str
-    due_on: date
-    recipients: list[FeedRecipient]
-
-
-class FeedDueMeasurePage(msgspec.Struct, frozen=True):
-    items: list[FeedDueMeasure]
-    cursor: int
-    more: bool
 
 
 async def _notifier(
@@ -121,19 +85,22 @@ async def _notifier(
     return claims
 
 
-async def _record(session: AsyncSession, claims: ServiceClaims, log_ids: Sequence[str]) -> None:
-    for log_id in sorted(set(log_ids)):
-        await append_access_record(
-            session,
-            stafettlogg_id=log_id,
-            claims=claims,
-            roles=frozenset(),
-            action=Action.READ_NOTIFICATION_FEED.value,
-            entry_id=None,
-            allowed=True,
-            reason="allowed",
-        )
+async def _recipients_recorded(
+    session: AsyncSession, claims: ServiceClaims, policy: Policy, log_ids: Sequence[str]
+) -> dict[str, list[FeedRecipient]]:
+    """Who takes part in each of these logs now; every one of them gets the notifier's access
+    record (one insert, committed)."""
+    distinct_ids = sorted(set(log_ids))
+    recipients = await _recipients(session, distinct_ids, policy, datetime.now(UTC))
+    await append_access_records(
+        session,
+        logs=[(log_id, frozenset()) for log_id in distinct_ids],
+        claims=claims,
+        action=Action.READ_NOTIFICATION_FEED.value,
+        reason="allowed",
+    )
     await session.commit()
+    return recipients
 
 
 async def _recipients(
@@ -225,9 +192,7 @@ class NotificationFeedController(Controller):
             )
         ).all()
         page = rows[:limit]
-        log_ids = [row[1] for row in page]
-        recipients = await _recipients(session, log_ids, policy, datetime.now(UTC))
-        await _record(session, claims, log_ids)
+        recipients = await _recipients_recorded(session, claims, policy, [row[1] for row in page])
         return FeedEntryPage(
             items=[
                 FeedEntry(
@@ -293,9 +258,7 @@ class NotificationFeedController(Controller):
             )
         ).all()
         page = rows[:limit]
-        log_ids = [row[1] for row in page]
-        recipients = await _recipients(session, log_ids, policy, datetime.now(UTC))
-        await _record(session, claims, log_ids)
+        recipients = await _recipients_recorded(session, claims, policy, [row[1] for row in page])
         return FeedDueMeasurePage(
             items=[
                 FeedDueMeasure(

@@ -82,6 +82,7 @@ __all__ = [
     "signed_heads",
     "stafettlogg_by_id",
     "start_epoch",
+    "taking_part_clause",
     "valid_consent_clause",
 ]
 
@@ -739,6 +740,27 @@ def valid_consent_clause(
     )
 
 
+def taking_part_clause(
+    principal: Principal, *, consent_required: bool, now: datetime
+) -> ColumnElement[bool]:
+    """True for a participant row by which the principal takes part in its log. With
+    `consent_required` (a staff caller) only the row of a log the caller coordinates, or one
+    where their service unit holds consent valid at `now`: the rule of
+    services.logg.access.decide."""
+    match = principal.participant_match()
+    if not consent_required:
+        return match
+    coordinating = and_(
+        ParticipantRow.kind == "person",
+        ParticipantRow.principal_id == principal.person,
+        ParticipantRow.role == "coordinator",
+    )
+    if principal.service is None:
+        return coordinating
+    consented = valid_consent_clause(ParticipantRow.stafettlogg_id, principal.service, now)
+    return or_(coordinating, and_(match, consented))
+
+
 async def logs_page_for_principal(
     session: AsyncSession,
     principal: Principal,
@@ -752,20 +774,9 @@ async def logs_page_for_principal(
 
     With `consent_required` (a staff caller), a log counts only where the caller coordinates it
     or their service unit holds valid consent: the same rule as services.logg.access.decide."""
-    match = principal.participant_match()
-    if consent_required:
-        coordinating = and_(
-            ParticipantRow.kind == "person",
-            ParticipantRow.principal_id == principal.person,
-            ParticipantRow.role == "coordinator",
-        )
-        if principal.service is None:
-            match = coordinating
-        else:
-            consented = valid_consent_clause(
-                ParticipantRow.stafettlogg_id, principal.service, now or datetime.now(UTC)
-            )
-            match = or_(coordinating, and_(match, consented))
+    match = taking_part_clause(
+        principal, consent_required=consent_required, now=now or datetime.now(UTC)
+    )
     member = select(ParticipantRow.stafettlogg_id).where(match)
     query = select(StafettloggRow).where(StafettloggRow.id.in_(member))
     if before_seq is not None:

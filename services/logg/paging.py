@@ -13,11 +13,22 @@ from litestar.params import Parameter
 from shared.problems import ProblemError
 from shared.wire import MAX_PAGE
 
-__all__ = ["DEFAULT_PAGE", "Cursor", "Limit", "cut_page", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "DEFAULT_PAGE",
+    "Cursor",
+    "Limit",
+    "cut_page",
+    "cut_page_by",
+    "decode_cursor",
+    "encode_cursor",
+    "invalid_cursor",
+    "open_cursor",
+    "seal_cursor",
+]
 
 DEFAULT_PAGE = 20
 _CURSOR_PREFIX = "s1:"
-_CURSOR_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_CURSOR_CHARACTERS = re.compile(r"^[A-Za-z0-9_-]+$")
 
 Limit = Annotated[
     int,
@@ -40,14 +51,21 @@ def cut_page(
 ) -> tuple[list[_Row], str | None]:
     """Cut `limit` rows from a query that fetched `limit + 1`: the extra row only says that
     there is a next page, whose cursor names the last row kept."""
+    return cut_page_by(rows, limit, lambda row: encode_cursor(position(row)))
+
+
+def cut_page_by(
+    rows: Sequence[_Row], limit: int, cursor_of: Callable[[_Row], str]
+) -> tuple[list[_Row], str | None]:
+    """As `cut_page`, for a list whose cursor is not one position: `cursor_of` makes the next
+    page's cursor from the last row kept."""
     page = list(rows[:limit])
-    next_cursor = encode_cursor(position(page[-1])) if len(rows) > limit and page else None
+    next_cursor = cursor_of(page[-1]) if len(rows) > limit and page else None
     return page, next_cursor
 
 
 def encode_cursor(seq: int) -> str:
-    raw = f"{_CURSOR_PREFIX}{seq}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return seal_cursor(f"{_CURSOR_PREFIX}{seq}")
 
 
 def decode_cursor(cursor: str | None) -> int | None:
@@ -55,18 +73,29 @@ def decode_cursor(cursor: str | None) -> int | None:
     make is a 400 problem."""
     if cursor is None:
         return None
-    if not _CURSOR_SHAPE.match(cursor):
-        raise _invalid_cursor()
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        text = raw.decode("ascii")
-    except (binascii.Error, ValueError) as error:
-        raise _invalid_cursor() from error
+    text = open_cursor(cursor, max_length=32)
     number = text.removeprefix(_CURSOR_PREFIX)
     if number == text or not number.isdigit() or len(number) > 18:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return int(number)
 
 
-def _invalid_cursor() -> ProblemError:
+def seal_cursor(text: str) -> str:
+    """An opaque cursor carrying `text` (ASCII): unpadded URL-safe base64."""
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode("ascii")
+
+
+def open_cursor(cursor: str, *, max_length: int) -> str:
+    """The text a `seal_cursor` cursor carries; anything else is a 400 problem. The caller
+    still checks that the text has its own prefix and shape."""
+    if len(cursor) > max_length or not _CURSOR_CHARACTERS.match(cursor):
+        raise invalid_cursor()
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        return raw.decode("ascii")
+    except (binascii.Error, ValueError) as error:
+        raise invalid_cursor() from error
+
+
+def invalid_cursor() -> ProblemError:
     return ProblemError(400, "invalid-cursor", "The cursor is not valid", "Start again without one")

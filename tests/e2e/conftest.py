@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.product import RunningProduct, running_product
 
@@ -119,3 +119,31 @@ def invitee_key(page_html: str, name: str) -> str:
         if re.search(rf'<label for="{match.group(1)}">{re.escape(name)}</label>', page_html):
             return match.group(2)
     raise AssertionError(f"{name} is not among the meeting's choices")
+
+
+PageFactory = Callable[[], Page]
+
+
+def log_in(page: Page, product: RunningProduct, person: str, link: str) -> None:
+    """Log in as `person` with the test identity provider behind the front page's `link`."""
+    page.goto(product.portal_url)
+    page.get_by_role("link", name=link).click()
+    page.get_by_role("button", name=person).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mine stafettlogger")
+
+
+def new_log_with_guardian(coordinator: Page, concern: str) -> str:
+    """As the logged-in coordinator: a new stafettlogg for Emma Nordmann about `concern`, with
+    Kari Nordmann added as guardian; the page stays on the log, whose URL is returned."""
+    coordinator.get_by_role("link", name="Ny stafettlogg").click()
+    coordinator.get_by_label("Barnets navn").fill("Emma Nordmann")
+    coordinator.get_by_label("Fødselsdato").fill("2016-05-03")
+    coordinator.get_by_label("Hva gjelder bekymringen?").fill(concern)
+    coordinator.get_by_role("button", name="Opprett stafettlogg").click()
+    expect(coordinator.get_by_role("heading", level=1)).to_have_text("Emma Nordmann")
+    log_url = coordinator.url
+    assert re.search(r"/stafettlogger/[A-Za-z0-9_-]+$", log_url)
+    coordinator.get_by_label("Fødselsnummer til foresatt").fill("12838510068")
+    coordinator.get_by_role("button", name="Legg til foresatt").click()
+    expect(coordinator.locator(NOTICE)).to_contain_text("er lagt til som foresatt")
+    return log_url

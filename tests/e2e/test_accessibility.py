@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,12 +25,11 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
 from stafett.webclient import PortalBrowser
-from tests.e2e.conftest import document_screenshot, invitee_key, screenshot
+from tests.e2e.conftest import PageFactory, document_screenshot, invitee_key, log_in, screenshot
 from tests.product import RunningProduct
 
 pytestmark = pytest.mark.e2e
 
-PageFactory = Callable[[], Page]
 
 AXE_DIR = Path(__file__).parent / "axe"
 AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
@@ -182,13 +180,6 @@ def stafettlogg_id(product: RunningProduct) -> str:
     return log_id
 
 
-def _login(page: Page, product: RunningProduct, person: str, link: str) -> None:
-    page.goto(product.portal_url)
-    page.get_by_role("link", name=link).click()
-    page.get_by_role("button", name=person).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mine stafettlogger")
-
-
 def test_axe_reports_what_breaks_wcag(new_page: PageFactory, auditor: Auditor) -> None:
     """The audit can fail: a page without a language and an image without text is caught."""
     page = new_page()
@@ -214,7 +205,7 @@ def test_coordinator_pages_have_no_wcag_violations(
     product: RunningProduct, new_page: PageFactory, auditor: Auditor, stafettlogg_id: str
 ) -> None:
     page = new_page()
-    _login(page, product, "Siri Stafett", "Logg inn som ansatt")
+    log_in(page, product, "Siri Stafett", "Logg inn som ansatt")
     expect(page.get_by_role("region", name="Evalueringer som forfaller")).to_contain_text("Forfalt")
     auditor.audit(page, "front-coordinator", phone=True)
     page.get_by_role("link", name="Ny stafettlogg").click()
@@ -245,7 +236,7 @@ def test_guardian_pages_have_no_wcag_violations(
     product: RunningProduct, new_page: PageFactory, auditor: Auditor, stafettlogg_id: str
 ) -> None:
     page = new_page()
-    _login(page, product, "Kari Nordmann", "Logg inn med ID-porten")
+    log_in(page, product, "Kari Nordmann", "Logg inn med ID-porten")
     expect(page.get_by_text("Venter på deg")).to_be_visible()  # the meeting invitation
     auditor.audit(page, "front-guardian", phone=True)
     page.goto(f"{product.portal_url}/stafettlogger/{stafettlogg_id}")
@@ -274,7 +265,7 @@ def test_teacher_log_page_and_error_pages_have_no_wcag_violations(
     product: RunningProduct, new_page: PageFactory, auditor: Auditor, stafettlogg_id: str
 ) -> None:
     page = new_page()
-    _login(page, product, "Lars Lærer", "Logg inn som ansatt")
+    log_in(page, product, "Lars Lærer", "Logg inn som ansatt")
     page.goto(f"{product.portal_url}/stafettlogger/{stafettlogg_id}")
     expect(page.get_by_text("Emma deltok godt i timen.", exact=True)).to_be_visible()
     auditor.audit(page, "log-teacher", phone=True)

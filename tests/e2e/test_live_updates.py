@@ -4,26 +4,15 @@ and logg's event stream, three real processes)."""
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import NOTICE, screenshot
+from tests.e2e.conftest import PageFactory, log_in, new_log_with_guardian, screenshot
 from tests.product import RunningProduct
 
 pytestmark = pytest.mark.e2e
-
-PageFactory = Callable[[], Page]
-
-
-def _login(page: Page, product: RunningProduct, person: str, link: str) -> None:
-    page.goto(product.portal_url)
-    page.get_by_role("link", name=link).click()
-    page.get_by_role("button", name=person).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mine stafettlogger")
 
 
 def test_an_entry_written_by_one_person_appears_on_anothers_open_page(
@@ -33,21 +22,11 @@ def test_an_entry_written_by_one_person_appears_on_anothers_open_page(
     draft = "Et utkast som ikke skal forsvinne"
 
     coordinator = new_page()
-    _login(coordinator, product, "Siri Stafett", "Logg inn som ansatt")
-    coordinator.get_by_role("link", name="Ny stafettlogg").click()
-    coordinator.get_by_label("Barnets navn").fill("Emma Nordmann")
-    coordinator.get_by_label("Fødselsdato").fill("2016-05-03")
-    coordinator.get_by_label("Hva gjelder bekymringen?").fill("Leser lite hjemme")
-    coordinator.get_by_role("button", name="Opprett stafettlogg").click()
-    expect(coordinator.get_by_role("heading", level=1)).to_have_text("Emma Nordmann")
-    log_url = coordinator.url
-    assert re.search(r"/stafettlogger/[A-Za-z0-9_-]+$", log_url)
-    coordinator.get_by_label("Fødselsnummer til foresatt").fill("12838510068")
-    coordinator.get_by_role("button", name="Legg til foresatt").click()
-    expect(coordinator.locator(NOTICE)).to_contain_text("er lagt til som foresatt")
+    log_in(coordinator, product, "Siri Stafett", "Logg inn som ansatt")
+    log_url = new_log_with_guardian(coordinator, "Leser lite hjemme")
 
     guardian = new_page()
-    _login(guardian, product, "Kari Nordmann", "Logg inn med ID-porten")
+    log_in(guardian, product, "Kari Nordmann", "Logg inn med ID-porten")
     with guardian.expect_response(lambda r: "/hendelser" in r.url) as stream:
         guardian.goto(log_url)
     assert stream.value.status == 200

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import NOTICE, screenshot
+from tests.e2e.conftest import NOTICE, PageFactory, log_in, new_log_with_guardian, screenshot
 from tests.product import RunningProduct
 
 pytestmark = pytest.mark.e2e
-
-PageFactory = Callable[[], Page]
-
-
-def _login(page: Page, product: RunningProduct, person: str, link: str) -> None:
-    page.goto(product.portal_url)
-    page.get_by_role("link", name=link).click()
-    page.get_by_role("button", name=person).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mine stafettlogger")
 
 
 def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
@@ -30,24 +20,14 @@ def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
     text = f"Emma var glad etter skolen i dag {secrets.token_hex(4)}"
 
     coordinator = new_page()
-    _login(coordinator, product, "Siri Stafett", "Logg inn som ansatt")
-    coordinator.get_by_role("link", name="Ny stafettlogg").click()
-    coordinator.get_by_label("Barnets navn").fill("Emma Nordmann")
-    coordinator.get_by_label("Fødselsdato").fill("2016-05-03")
-    coordinator.get_by_label("Hva gjelder bekymringen?").fill("Trøtt på skolen")
-    coordinator.get_by_role("button", name="Opprett stafettlogg").click()
-    expect(coordinator.get_by_role("heading", level=1)).to_have_text("Emma Nordmann")
-    log_url = coordinator.url
-    assert re.search(r"/stafettlogger/[A-Za-z0-9_-]+$", log_url)
-    coordinator.get_by_label("Fødselsnummer til foresatt").fill("12838510068")
-    coordinator.get_by_role("button", name="Legg til foresatt").click()
-    expect(coordinator.locator(NOTICE)).to_contain_text("er lagt til som foresatt")
+    log_in(coordinator, product, "Siri Stafett", "Logg inn som ansatt")
+    log_url = new_log_with_guardian(coordinator, "Trøtt på skolen")
     coordinator.get_by_label("Tjeneste", exact=True).select_option("sentrum-skole")
     coordinator.get_by_role("button", name="Legg til tjeneste").click()
     expect(coordinator.get_by_text("Sentrum skole").first).to_be_visible()
 
     guardian = new_page()
-    _login(guardian, product, "Kari Nordmann", "Logg inn med ID-porten")
+    log_in(guardian, product, "Kari Nordmann", "Logg inn med ID-porten")
     guardian.get_by_role("link", name=re.compile("Emma Nordmann")).click()
     participants = guardian.get_by_role("region", name="Deltakere")
     expect(participants).to_contain_text("venter på samtykke")
@@ -64,7 +44,7 @@ def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
     screenshot(guardian, "walking-skeleton-guardian-log")
 
     teacher = new_page()
-    _login(teacher, product, "Lars Lærer", "Logg inn som ansatt")
+    log_in(teacher, product, "Lars Lærer", "Logg inn som ansatt")
     teacher.goto(log_url)
     expect(teacher.get_by_text(text)).to_be_visible()
 

@@ -139,21 +139,27 @@ def provider(node: str, auth_environ: dict[str, str]) -> Iterator[InteropProvide
 
 
 def _wait_until_ready(process: subprocess.Popen[str]) -> str:
+    """The issuer from Node's "ready <issuer>" line. Reads the pipe's bytes itself: a buffered
+    readline after select() would leave a second line (often "ready") in Python's buffer, where
+    select() never sees it, and wait out the timeout."""
     assert process.stdout is not None
+    fd = process.stdout.fileno()
     selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    selector.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + _START_TIMEOUT
-    output: list[str] = []
+    received = b""
     while time.monotonic() < deadline:
         if not selector.select(timeout=0.5):
             continue
-        line = process.stdout.readline()
-        if not line:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             break
-        output.append(line)
-        if line.startswith("ready "):
-            return line.split(" ", 1)[1].strip()
-    pytest.fail("oidc-provider did not start:\n" + "".join(output[-20:]))
+        received += chunk
+        for line in received.decode(errors="replace").splitlines():
+            if line.startswith("ready "):
+                return line.split(" ", 1)[1].strip()
+    output = received.decode(errors="replace").splitlines()[-20:]
+    pytest.fail("oidc-provider did not start:\n" + "\n".join(output))
 
 
 @pytest.fixture

@@ -403,6 +403,20 @@ def _log_in_epoch_two(api: LoggApi) -> tuple[str, bytes, bytes, Actor, Actor]:
     return log_id, key1, key2, coordinator, guardian
 
 
+def _school_with_both_epochs(
+    log_id: str, key1: bytes, key2: bytes, school: Actor
+) -> NewParticipantRequest:
+    """Add the school's service unit as a writer, with its key grants for epochs 1 and 2."""
+    assert school.service is not None
+    return NewParticipantRequest(
+        participant=NewParticipant(kind="service", principal_id=school.service, role="writer"),
+        key_grants=[
+            wrap_grant(log_id, key1, school, kind="service", epoch=1),
+            wrap_grant(log_id, key2, school, kind="service", epoch=2),
+        ],
+    )
+
+
 def test_a_service_without_consent_to_history_gets_no_key_for_earlier_epochs(
     api: LoggApi,
 ) -> None:
@@ -410,13 +424,7 @@ def test_a_service_without_consent_to_history_gets_no_key_for_earlier_epochs(
     school = Actor.staff()
     assert school.service is not None
     view = _consent_as_guardian(api, log_id, guardian, school.service, history=False)
-    both = NewParticipantRequest(
-        participant=NewParticipant(kind="service", principal_id=school.service, role="writer"),
-        key_grants=[
-            wrap_grant(log_id, key1, school, kind="service", epoch=1),
-            wrap_grant(log_id, key2, school, kind="service", epoch=2),
-        ],
-    )
+    both = _school_with_both_epochs(log_id, key1, key2, school)
 
     refused = api.post(f"/stafettlogger/{log_id}/participants", both, coordinator)
     current_only = msgspec.structs.replace(both, key_grants=both.key_grants[1:])
@@ -443,13 +451,7 @@ def test_a_service_whose_consent_allows_history_reads_earlier_epochs(api: LoggAp
     school = Actor.staff()
     assert school.service is not None
     view = _consent_as_guardian(api, log_id, guardian, school.service, history=True)
-    body = NewParticipantRequest(
-        participant=NewParticipant(kind="service", principal_id=school.service, role="writer"),
-        key_grants=[
-            wrap_grant(log_id, key1, school, kind="service", epoch=1),
-            wrap_grant(log_id, key2, school, kind="service", epoch=2),
-        ],
-    )
+    body = _school_with_both_epochs(log_id, key1, key2, school)
 
     added = api.post(f"/stafettlogger/{log_id}/participants", body, coordinator)
 

@@ -18,6 +18,7 @@ from services.logg.sealing import decode_sealed
 from services.logg.settings import Settings
 from shared.crypto.envelope import EnvelopeError, open_envelope
 from shared.crypto.hpke import KeyGrantContext, unwrap_epoch_key
+from shared.db import sqlite_path
 from shared.wire import ClosingRequest, ErasureRequest
 from stafett.cli import main
 from tests.logg.helpers import Actor, LoggApi, entry_body, seal
@@ -117,6 +118,31 @@ def test_an_erased_log_leaves_no_key_material_and_no_row_that_opens_it(
     assert (records[-1]["decision"], records[-1]["subject"]) == ("allowed", admin.subject)
     assert api.get(f"/stafettlogger/{log_id}", guardian).status_code == 404
     assert api.get(f"/stafettlogger/{log_id}/entries", coordinator).status_code == 404
+
+
+def test_on_sqlite_the_erased_key_material_is_in_no_byte_of_the_database_files(
+    api: LoggApi, logg_settings: Settings
+) -> None:
+    """Deleting rows is not enough: SQLite keeps deleted cells in free pages and old pages in
+    the -wal file. secure_delete zeroes them and the erasure truncates the WAL."""
+    path = sqlite_path(logg_settings.database_url)
+    if path is None:
+        pytest.skip("the database files are PostgreSQL's (docs/operations.md: VACUUM)")
+    log_id, _, _, _, wrapped = _closed_log(api)
+    grants = [
+        bytes(row["wrapped_key"])
+        for row in _database(logg_settings)["key_grant"]
+        if row["stafettlogg_id"] == log_id
+    ]
+
+    def files() -> bytes:
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+    assert all(secret in files() for secret in [*grants, *wrapped])  # the check can fail
+    response = _admin_post(api, f"/stafettlogger/{log_id}/erasure", Actor.staff())
+    assert response.status_code == 201, response.text
+    left = files()
+    assert [secret for secret in [*grants, *wrapped] if secret in left] == []
 
 
 def test_erasing_a_log_again_returns_the_stored_report(api: LoggApi) -> None:

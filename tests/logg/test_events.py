@@ -23,7 +23,7 @@ from services.logg.app import create_app
 from services.logg.events import EventBus, EventKind, LogEvent
 from services.logg.settings import Settings
 from services.logg.streams import LiveStreams
-from shared.wire import LevelChangeRequest, WithdrawalRequest
+from shared.wire import LevelChangeRequest, NewConsent, WithdrawalRequest
 from tests.auth.redis_fixtures import RedisTarget, redis_target
 from tests.logg.helpers import Actor, LoggApi, TokenMinter, consent_body, entry_body, new_id, seal
 
@@ -99,6 +99,26 @@ def _actions(api: LoggApi, log_id: str, coordinator: Actor, subject: str) -> lis
     return [(r["action"], r["decision"]) for r in records if r["subject"] == subject]
 
 
+def _log_with_a_service(api: LoggApi) -> tuple[str, Actor, Actor, Actor]:
+    """A log made by a coordinator, with a guardian and the school's service unit as writers;
+    returns its id, the coordinator, the guardian and the school (no consent yet)."""
+    coordinator, guardian, school = Actor.staff(), Actor.guardian(), Actor.staff()
+    log_id, _ = api.create(
+        coordinator, [(guardian, "person", "writer"), (school, "service", "writer")]
+    )
+    return log_id, coordinator, guardian, school
+
+
+def _give_consent(
+    api: LoggApi, log_id: str, guardian: Actor, school: Actor, valid_until: datetime | None = None
+) -> NewConsent:
+    """The guardian's consent for the school's service unit, stored (201)."""
+    assert school.service is not None
+    consent = consent_body(school.service, valid_until=valid_until)
+    assert api.post(f"/stafettlogger/{log_id}/consents", consent, guardian).status_code == 201
+    return consent
+
+
 def test_a_reader_hears_a_new_entry_as_it_is_stored_and_only_its_id(
     api: LoggApi, live: LiveStreams, pool: ThreadPoolExecutor
 ) -> None:
@@ -153,13 +173,8 @@ def test_a_stream_is_refused_to_an_outsider_and_to_a_service_without_consent(
 def test_withdrawn_consent_ends_the_services_stream_at_once(
     api: LoggApi, live: LiveStreams, pool: ThreadPoolExecutor
 ) -> None:
-    coordinator, guardian, school = Actor.staff(), Actor.guardian(), Actor.staff()
-    log_id, _ = api.create(
-        coordinator, [(guardian, "person", "writer"), (school, "service", "writer")]
-    )
-    assert school.service is not None
-    consent = consent_body(school.service)
-    assert api.post(f"/stafettlogger/{log_id}/consents", consent, guardian).status_code == 201
+    log_id, coordinator, guardian, school = _log_with_a_service(api)
+    consent = _give_consent(api, log_id, guardian, school)
     stream = _open_stream(pool, api, log_id, school, seconds=60)
     _wait_until(lambda: live.bus.subscribers(log_id) == 1)
     started = time.monotonic()
@@ -183,14 +198,11 @@ def test_withdrawn_consent_ends_the_services_stream_at_once(
 def test_the_periodic_check_ends_a_stream_whose_consent_has_run_out(
     api: LoggApi, live: LiveStreams, pool: ThreadPoolExecutor
 ) -> None:
-    coordinator, guardian, school = Actor.staff(), Actor.guardian(), Actor.staff()
-    log_id, _ = api.create(
-        coordinator, [(guardian, "person", "writer"), (school, "service", "writer")]
-    )
-    assert school.service is not None
+    log_id, _, guardian, school = _log_with_a_service(api)
     # valid for two more seconds: it runs out with no event to say so
-    consent = consent_body(school.service, valid_until=datetime.now(UTC) + timedelta(seconds=2))
-    assert api.post(f"/stafettlogger/{log_id}/consents", consent, guardian).status_code == 201
+    _give_consent(
+        api, log_id, guardian, school, valid_until=datetime.now(UTC) + timedelta(seconds=2)
+    )
     live.recheck_seconds = 0.5
 
     response = _open_stream(pool, api, log_id, school, seconds=30).result(timeout=20)

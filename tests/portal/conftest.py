@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,21 +68,45 @@ class Portal:
         return location.removeprefix("/stafettlogger/")
 
 
-@pytest.fixture
-def portal(tmp_path: Path) -> Iterator[Portal]:
-    settings = Settings.from_env({"STAFETT_DATA_DIR": str(tmp_path)})
+LoggHandler = Callable[[httpx.Request], httpx.Response]
+
+
+@contextmanager
+def running_portal(
+    settings: Settings,
+    *,
+    auth_class: type[FakeAuth] = FakeAuth,
+    logg_class: type[FakeLogg] = FakeLogg,
+    logg_handler: Callable[[FakeLogg], LoggHandler] | None = None,
+    base_url: str = "http://127.0.0.1:8000",
+) -> Iterator[Portal]:
+    """The portal wired to fakes of auth and logg (of these classes), with its people and
+    service units. `logg_handler` may put something between the portal and the fake logg: it
+    gets the fake and returns what answers the portal's logg calls."""
     client_public = OKPKey.import_key(settings.client_key.as_dict(private=False))
-    auth = FakeAuth(settings.auth_url, client_public)
+    auth = auth_class(settings.auth_url, client_public)
     school = auth.add_service(ServiceUnit("skole-1", "Nordby skole"))
     health = ServiceUnit("helsestasjon-1", "Nordby helsestasjon")
     staff = auth.add_person(Person("staff-1", "Stine Stafettholder", "staff", service=health))
     guardian = auth.add_person(Person("guardian-1", "Gro Foresatt", "guardian", pid="01020312345"))
     outsider = auth.add_person(Person("guardian-2", "Ove Utenfor", "guardian", pid="01020354321"))
-    logg = FakeLogg(auth)
+    logg = logg_class(auth)
     app = create_app(
         settings,
         auth_transport=httpx.MockTransport(auth.handle),
-        logg_transport=httpx.MockTransport(logg.handle),
+        logg_transport=httpx.MockTransport(
+            logg.handle if logg_handler is None else logg_handler(logg)
+        ),
     )
-    with TestClient(app=app, base_url="http://127.0.0.1:8000") as client:
+    with TestClient(app=app, base_url=base_url) as client:
         yield Portal(client, auth, logg, staff, guardian, outsider, school)
+
+
+def local_settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({"STAFETT_DATA_DIR": str(tmp_path)})
+
+
+@pytest.fixture
+def portal(tmp_path: Path) -> Iterator[Portal]:
+    with running_portal(local_settings(tmp_path)) as running:
+        yield running

@@ -17,18 +17,14 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from jinja2 import Environment
-from joserfc.jwk import OKPKey
 from litestar import Litestar, Request
 from litestar.testing import TestClient
 
-from services.portal.app import create_app
 from services.portal.i18n import N_, Translator, install, load_translations
 from services.portal.language import is_safe_local_path
 from services.portal.norwegian import format_date, format_datetime
-from services.portal.settings import Settings
 from shared.settings import Mode
-from tests.portal.conftest import Portal
-from tests.portal.fakes import FakeAuth, FakeLogg
+from tests.portal.conftest import Portal, local_settings, running_portal
 
 PORTAL = Path(__file__).parents[2] / "services" / "portal"
 LOCALE = PORTAL / "locale"
@@ -237,19 +233,9 @@ def test_error_pages_speak_the_chosen_language(portal: Portal) -> None:
 
 @pytest.fixture
 def production_portal(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
-    local = Settings.from_env({"STAFETT_DATA_DIR": str(tmp_path)})
-    settings = dataclasses.replace(local, mode=Mode.PRODUCTION)
-    auth = FakeAuth(
-        settings.auth_url, OKPKey.import_key(settings.client_key.as_dict(private=False))
-    )
-    logg = FakeLogg(auth)
-    app = create_app(
-        settings,
-        auth_transport=httpx.MockTransport(auth.handle),
-        logg_transport=httpx.MockTransport(logg.handle),
-    )
-    with TestClient(app=app, base_url="https://127.0.0.1:8000") as client:
-        yield client
+    settings = dataclasses.replace(local_settings(tmp_path), mode=Mode.PRODUCTION)
+    with running_portal(settings, base_url="https://127.0.0.1:8000") as running:
+        yield running.client
 
 
 def test_the_language_cookie_is_secure_in_production(

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from joserfc.jwk import OKPKey
-from litestar.testing import TestClient
 
-from services.portal.app import create_app
-from services.portal.settings import Settings
-from tests.portal.conftest import Portal
-from tests.portal.fakes import FakeAuth, FakeLogg, Person, ServiceUnit
+from tests.portal.conftest import LoggHandler, Portal, local_settings, running_portal
+from tests.portal.fakes import FakeLogg
 
 _EVENT_STREAM = {"content-type": "text/event-stream"}
 
@@ -50,24 +46,14 @@ def streams() -> list[ScriptedStreams]:
 @pytest.fixture
 def portal(tmp_path: Path, streams: list[ScriptedStreams]) -> Iterator[Portal]:
     """The conftest's portal, with logg's event streams scripted."""
-    settings = Settings.from_env({"STAFETT_DATA_DIR": str(tmp_path)})
-    client_public = OKPKey.import_key(settings.client_key.as_dict(private=False))
-    auth = FakeAuth(settings.auth_url, client_public)
-    school = auth.add_service(ServiceUnit("skole-1", "Nordby skole"))
-    health = ServiceUnit("helsestasjon-1", "Nordby helsestasjon")
-    staff = auth.add_person(Person("staff-1", "Stine Stafettholder", "staff", service=health))
-    guardian = auth.add_person(Person("guardian-1", "Gro Foresatt", "guardian", pid="01020312345"))
-    outsider = auth.add_person(Person("guardian-2", "Ove Utenfor", "guardian", pid="01020354321"))
-    logg = FakeLogg(auth)
-    scripted = ScriptedStreams(logg)
-    streams.append(scripted)
-    app = create_app(
-        settings,
-        auth_transport=httpx.MockTransport(auth.handle),
-        logg_transport=httpx.MockTransport(scripted.handle),
-    )
-    with TestClient(app=app, base_url="http://127.0.0.1:8000") as client:
-        yield Portal(client, auth, logg, staff, guardian, outsider, school)
+
+    def scripted_handler(logg: FakeLogg) -> LoggHandler:
+        scripted = ScriptedStreams(logg)
+        streams.append(scripted)
+        return scripted.handle
+
+    with running_portal(local_settings(tmp_path), logg_handler=scripted_handler) as running:
+        yield running
 
 
 @pytest.fixture

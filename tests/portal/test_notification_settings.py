@@ -13,13 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 from joserfc.jwk import OKPKey
-from litestar.testing import TestClient
 
 from services.auth.notifications.addresses import normalize_address
-from services.portal.app import create_app
-from services.portal.settings import Settings
-from tests.portal.conftest import Portal
-from tests.portal.fakes import FakeAuth, FakeLogg, Person, ServiceUnit
+from tests.portal.conftest import Portal, local_settings, running_portal
+from tests.portal.fakes import FakeAuth, Person
 
 
 class AuthWithPreferences(FakeAuth):
@@ -57,22 +54,8 @@ class AuthWithPreferences(FakeAuth):
 
 @pytest.fixture
 def portal(tmp_path: Path) -> Iterator[Portal]:
-    settings = Settings.from_env({"STAFETT_DATA_DIR": str(tmp_path)})
-    client_public = OKPKey.import_key(settings.client_key.as_dict(private=False))
-    auth = AuthWithPreferences(settings.auth_url, client_public)
-    school = auth.add_service(ServiceUnit("skole-1", "Nordby skole"))
-    health = ServiceUnit("helsestasjon-1", "Nordby helsestasjon")
-    staff = auth.add_person(Person("staff-1", "Stine Stafettholder", "staff", service=health))
-    guardian = auth.add_person(Person("guardian-1", "Gro Foresatt", "guardian", pid="01020312345"))
-    outsider = auth.add_person(Person("guardian-2", "Ove Utenfor", "guardian", pid="01020354321"))
-    logg = FakeLogg(auth)
-    app = create_app(
-        settings,
-        auth_transport=httpx.MockTransport(auth.handle),
-        logg_transport=httpx.MockTransport(logg.handle),
-    )
-    with TestClient(app=app, base_url="http://127.0.0.1:8000") as client:
-        yield Portal(client, auth, logg, staff, guardian, outsider, school)
+    with running_portal(local_settings(tmp_path), auth_class=AuthWithPreferences) as running:
+        yield running
 
 
 def _auth(portal: Portal) -> AuthWithPreferences:

@@ -11,14 +11,10 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
-from joserfc.jwk import OKPKey
-from litestar.testing import TestClient
 
-from services.portal.app import create_app
-from services.portal.settings import Settings
 from shared.wire import DueMeasurePage, DueMeasureView, ParticipantView
-from tests.portal.conftest import Portal
-from tests.portal.fakes import FakeAuth, FakeLogg, Person, ServiceUnit
+from tests.portal.conftest import Portal, local_settings, running_portal
+from tests.portal.fakes import FakeLogg, Person
 
 _TODAY = date.today()
 
@@ -65,22 +61,8 @@ class _LoggWithDueMeasures(FakeLogg):
 @pytest.fixture
 def portal(tmp_path: Path) -> Iterator[Portal]:
     """The portal of tests/portal/conftest.py, with a logg that also lists due measures."""
-    settings = Settings.from_env({"STAFETT_DATA_DIR": str(tmp_path)})
-    client_public = OKPKey.import_key(settings.client_key.as_dict(private=False))
-    auth = FakeAuth(settings.auth_url, client_public)
-    school = auth.add_service(ServiceUnit("skole-1", "Nordby skole"))
-    health = ServiceUnit("helsestasjon-1", "Nordby helsestasjon")
-    staff = auth.add_person(Person("staff-1", "Stine Stafettholder", "staff", service=health))
-    guardian = auth.add_person(Person("guardian-1", "Gro Foresatt", "guardian", pid="01020312345"))
-    outsider = auth.add_person(Person("guardian-2", "Ove Utenfor", "guardian", pid="01020354321"))
-    logg = _LoggWithDueMeasures(auth)
-    app = create_app(
-        settings,
-        auth_transport=httpx.MockTransport(auth.handle),
-        logg_transport=httpx.MockTransport(logg.handle),
-    )
-    with TestClient(app=app, base_url="http://127.0.0.1:8000") as client:
-        yield Portal(client, auth, logg, staff, guardian, outsider, school)
+    with running_portal(local_settings(tmp_path), logg_class=_LoggWithDueMeasures) as running:
+        yield running
 
 
 def _log_with_guardian(portal: Portal, child_name: str = "Ola Nordmann") -> str:

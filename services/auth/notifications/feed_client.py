@@ -3,61 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
 
 import httpx
 import msgspec
 
-__all__ = [
-    "DueMeasure",
-    "DueMeasurePage",
-    "FeedEntry",
-    "FeedEntryPage",
-    "FeedError",
-    "FeedRecipient",
-    "LoggFeedClient",
-]
+from shared.wire import FeedDueMeasurePage, FeedEntryPage
+
+__all__ = ["FeedError", "LoggFeedClient"]
 
 _TIMEOUT = httpx.Timeout(10.0)
 
 
 class FeedError(Exception):
     """logg could not be reached or did not answer as the feed answers."""
-
-
-class FeedRecipient(msgspec.Struct, frozen=True):
-    kind: Literal["person", "service"]
-    id: str
-
-
-class FeedEntry(msgspec.Struct, frozen=True):
-    seq: int
-    stafettlogg_id: str
-    entry_id: str
-    author: str
-    created_at: datetime
-    recipients: list[FeedRecipient]
-
-
-class FeedEntryPage(msgspec.Struct, frozen=True):
-    items: list[FeedEntry]
-    cursor: int
-    more: bool
-
-
-class DueMeasure(msgspec.Struct, frozen=True):
-    seq: int
-    stafettlogg_id: str
-    entry_id: str
-    due_on: date
-    recipients: list[FeedRecipient]
-
-
-class DueMeasurePage(msgspec.Struct, frozen=True):
-    items: list[DueMeasure]
-    cursor: int
-    more: bool
 
 
 class LoggFeedClient:
@@ -93,7 +52,7 @@ class LoggFeedClient:
 
     async def due_measures(
         self, due_from: date, due_to: date, after: int = 0, limit: int = 200
-    ) -> DueMeasurePage:
+    ) -> FeedDueMeasurePage:
         params: dict[str, str | int] = {
             "due_from": due_from.isoformat(),
             "due_to": due_to.isoformat(),
@@ -102,6 +61,6 @@ class LoggFeedClient:
         }
         content = await self._get("/notifications/due-measures", params)
         try:
-            return msgspec.json.decode(content, type=DueMeasurePage)
+            return msgspec.json.decode(content, type=FeedDueMeasurePage)
         except msgspec.ValidationError as error:
             raise FeedError("logg's feed answer is malformed") from error

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.auth.notifications.feed_client import FeedError, FeedRecipient, LoggFeedClient
+from services.auth.notifications.feed_client import FeedError, LoggFeedClient
 from services.auth.notifications.settings import NotificationSettings
 from services.auth.notifications.smtp import MailError, SmtpMailer
 from services.auth.notifications.store import NotificationStore
 from services.auth.notifications.texts import mail_text
+from shared.wire import FeedRecipient
 
 __all__ = ["Notifier", "RoundReport", "norwegian_today"]
 

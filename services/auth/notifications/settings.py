@@ -8,26 +8,10 @@ from collections.abc import Mapping
 import msgspec
 
 from services.auth.notifications.addresses import normalize_address
+from services.auth.secrets import Secret, env_secret
 from shared.settings import Mode, SettingsError, env_bool, env_int, env_str
 
-__all__ = ["NotificationSettings", "SmtpPassword"]
-
-
-class SmtpPassword:
-    """The SMTP password: never shown by repr() or str(), so it cannot reach a log line."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SmtpPassword('***')"
-
-    __str__ = __repr__
+__all__ = ["NotificationSettings"]
 
 
 class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,7 +20,7 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_user: str | None = None
-    smtp_password: SmtpPassword | None = None
+    smtp_password: Secret | None = None
     mail_from: str = "noreply@stafettlogg.local"
     starttls: bool = True
     interval_seconds: int = 60
@@ -74,9 +58,7 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
     def from_env(cls, environ: Mapping[str, str], mode: Mode) -> NotificationSettings:
         host = environ.get("STAFETT_SMTP_HOST", "").strip() or None
         user = environ.get("STAFETT_SMTP_USER", "").strip() or None
-        password = None
-        if environ.get("STAFETT_SMTP_PASSWORD") or environ.get("STAFETT_SMTP_PASSWORD_FILE"):
-            password = SmtpPassword(env_str(environ, "STAFETT_SMTP_PASSWORD"))
+        password = env_secret(environ, "STAFETT_SMTP_PASSWORD")
         settings = cls(
             smtp_host=host,
             smtp_port=env_int(environ, "STAFETT_SMTP_PORT", 587),
