@@ -24,6 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.auth import models
 from services.auth.csrf import request_is_from_allowed_origin
 from services.auth.directory import DirectoryService, NotInStaffDirectoryError
+from services.auth.error_texts import (
+    LANGUAGE_COOKIE_MAX_AGE,
+    Language,
+    error_text,
+    home_link,
+    language_cookie,
+    language_of,
+)
 from services.auth.oidc import (
     UI_LOCALES,
     ClientAuthMethod,
@@ -54,38 +62,14 @@ _ATTEMPT_SECONDS = 600
 _NEXT = re.compile(r"^/(?![/\\])[\x21-\x7e]{0,2047}$")
 _SID = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-_MESSAGES: dict[str, tuple[int, str]] = {
-    "kind": (400, "Ukjent innloggingstype. Velg innlogging for foresatte eller for ansatte."),
-    "next": (400, "Adressen du skulle sendes tilbake til, er ikke gyldig."),
-    "ui_locales": (400, "Ukjent språk. Velg bokmål, nynorsk eller engelsk."),
-    "state": (400, "Vi kunne ikke knytte svaret til innloggingen din. Start innloggingen på nytt."),
-    "expired": (400, "Innloggingen tok for lang tid eller er allerede fullført. Prøv igjen."),
-    "cancelled": (400, "Innloggingen ble avbrutt."),
-    "iss": (400, "Svaret kom fra en annen innloggingstjeneste enn den du ble sendt til."),
-    "token": (400, "Vi kunne ikke bekrefte innloggingen. Prøv igjen."),
-    "id_token": (400, "Vi kunne ikke bekrefte innloggingen. Prøv igjen."),
-    "acr": (
-        403,
-        "Innloggingen har for lavt sikkerhetsnivå. Logg inn med BankID, Buypass eller "
-        "Commfides (høyt sikkerhetsnivå).",
-    ),
-    "not_staff": (
-        403,
-        "Du er ikke registrert som ansatt i stafettloggen. Ta kontakt med administratoren "
-        "i kommunen.",
-    ),
-    "origin": (403, "Forespørselen kom fra en side vi ikke kjenner."),
-    "logout_state": (
-        400,
-        "Vi kunne ikke knytte svaret til utloggingen din. Du er likevel logget ut av "
-        "stafettloggen.",
-    ),
-    "provider": (502, "Innloggingstjenesten svarer ikke som den skal. Prøv igjen om litt."),
-    "too_many": (429, "Du har logget inn for mange ganger på kort tid. Vent litt, og prøv igjen."),
+# The status of each refusal; what the page says is in services.auth.error_texts.
+_STATUS: dict[str, int] = {
+    "acr": 403,
+    "not_staff": 403,
+    "origin": 403,
+    "provider": 502,
+    "too_many": 429,
 }
-
-
-_TITLES = {"origin": "Ikke tillatt", "logout_state": "Utloggingen kunne ikke bekreftes"}
 
 
 def is_safe_next_path(next_path: str) -> bool:
@@ -292,16 +276,18 @@ AuthSettings = NamedDependency[Settings]
 Login = NamedDependency[LoginService]
 
 
-def error_page(reason: str, settings: Settings) -> Template:
-    status, message = _MESSAGES.get(reason, (400, "Innloggingen mislyktes. Prøv igjen."))
+def error_page(reason: str, settings: Settings, language: Language = "nb") -> Template:
+    title, message = error_text(reason, language)
     return Template(
         template_name="error.html",
         context={
-            "title": _TITLES.get(reason, "Innloggingen mislyktes"),
+            "title": title,
             "message": message,
             "home_url": f"{settings.portal_url}/",
+            "home_text": home_link(language),
+            "lang": language,
         },
-        status_code=status,
+        status_code=_STATUS.get(reason, 400),
         headers={"Cache-Control": "no-store"},
     )
 
@@ -340,20 +326,25 @@ async def login(
     kind = request.query_params.get("kind")
     next_path = request.query_params.get("next", "/")
     ui_locales = request.query_params.get("ui_locales")
+    language = language_of(request, settings)
     if kind not in ("guardian", "staff"):
-        return error_page("kind", settings)
+        return error_page("kind", settings, language)
     if not is_safe_next_path(next_path):
-        return error_page("next", settings)
+        return error_page("next", settings, language)
     if ui_locales is not None and ui_locales not in UI_LOCALES:
-        return error_page("ui_locales", settings)
+        return error_page("ui_locales", settings, language)
     login_kind: Literal["guardian", "staff"] = "guardian" if kind == "guardian" else "staff"
     try:
         url, state = await login_service.start(login_kind, next_path, ui_locales)
     except LoginError as error:
         _log.warning("login could not start: %s", error)
-        return error_page(error.reason, settings)
+        return error_page(error.reason, settings, language)
     response: Response[Any] = Redirect(url, status_code=303, headers={"Cache-Control": "no-store"})
     _set_cookie(response, settings, settings.login_cookie_name, state, _ATTEMPT_SECONDS)
+    if ui_locales is not None:  # auth's own pages (errors, logout) speak it too
+        _set_cookie(
+            response, settings, language_cookie(settings), ui_locales, LANGUAGE_COOKIE_MAX_AGE
+        )
     return response
 
 
@@ -377,7 +368,7 @@ async def callback(
         )
     except LoginError as error:
         _log.warning("login refused: %s", error)
-        page: Response[Any] = error_page(error.reason, settings)
+        page: Response[Any] = error_page(error.reason, settings, language_of(request, settings))
         _delete_cookie(page, settings, settings.login_cookie_name)
         return page
     response: Response[Any] = Redirect(
@@ -411,7 +402,7 @@ async def logout(
 ) -> Response[Any]:
     """End the session, clear the cookie, and log out at the identity provider too."""
     if not _origin_allowed(request, settings):
-        return error_page("origin", settings)
+        return error_page("origin", settings, language_of(request, settings))
     url, state = await login_service.logout(request.cookies.get(settings.session_cookie_name))
     response: Response[Any] = Redirect(url, status_code=303, headers={"Cache-Control": "no-store"})
     _delete_cookie(response, settings, settings.session_cookie_name)
@@ -438,6 +429,6 @@ async def logout_done(request: Request[Any, Any, Any], settings: AuthSettings) -
         )
     else:
         _log.warning("logout return refused: state does not match this browser's logout")
-        response = error_page("logout_state", settings)
+        response = error_page("logout_state", settings, language_of(request, settings))
     _delete_cookie(response, settings, _logout_cookie_name(settings))
     return response

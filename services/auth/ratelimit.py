@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.auth.error_texts import error_text, home_link, language_of
 from services.auth.models import Base
 from services.auth.sessions import session_id_hash
 from services.auth.settings import Settings
@@ -315,25 +316,26 @@ def _limited_routes(settings: Settings) -> dict[tuple[str, str], _Limited]:
     }
 
 
-_PAGE_TEXT = {
-    429: (
-        "For mange forsøk",
-        "Du har prøvd for mange ganger på kort tid. Vent litt, og prøv igjen.",
-    ),
-    503: (
-        "Tjenesten er midlertidig utilgjengelig",
-        "Vi kan ikke ta imot innloggingen akkurat nå. Prøv igjen om litt.",
-    ),
-}
-
-
-def _refusal(style: _Style, status: int, retry_after: int, settings: Settings) -> Response[Any]:
+def _refusal(
+    style: _Style,
+    status: int,
+    retry_after: int,
+    settings: Settings,
+    request: Request[Any, Any, Any],
+) -> Response[Any]:
     headers = {"Retry-After": str(retry_after), "Cache-Control": "no-store"}
     if style == "browser":
-        title, message = _PAGE_TEXT[status]
+        language = language_of(request, settings)
+        title, message = error_text("too_many" if status == 429 else "unavailable", language)
         return Template(
             template_name="error.html",
-            context={"title": title, "message": message, "home_url": f"{settings.portal_url}/"},
+            context={
+                "title": title,
+                "message": message,
+                "home_url": f"{settings.portal_url}/",
+                "home_text": home_link(language),
+                "lang": language,
+            },
             status_code=status,
             headers=headers,
         )
@@ -385,11 +387,11 @@ def rate_limit_hook(
             wait = await limiter.check(hits)
         except RateLimitUnavailableError as error:
             _log.error("rate limit store unavailable (%s): refusing %s", error, request.url.path)
-            return _refusal(limited.style, 503, _UNAVAILABLE_RETRY, settings)
+            return _refusal(limited.style, 503, _UNAVAILABLE_RETRY, settings, request)
         if wait is None:
             return None
         _log.warning("rate limit exceeded on %s %s", request.method, request.url.path)
-        return _refusal(limited.style, 429, wait, settings)
+        return _refusal(limited.style, 429, wait, settings, request)
 
     return limit
 

@@ -103,3 +103,38 @@ def test_the_test_idp_refuses_ui_locales_that_name_no_language_it_knows(
     refused = client.get(location.replace("ui_locales=en", "ui_locales=klingon"))
     assert refused.status_code == 303  # back to the client, as OIDC Core 3.1.2.6 says
     assert query_of(refused.headers["location"])["error"] == "invalid_request"
+
+
+def test_a_refused_callback_speaks_the_language_the_login_started_in(
+    client: TestClient[Litestar],
+) -> None:
+    start = client.get("/login", params={"kind": "guardian", "ui_locales": "nn"})
+    assert start.status_code == 303
+    refused = client.get("/callback", params={"state": "not-this-attempt", "code": "x"})
+    assert refused.status_code == 400
+    assert '<html lang="nn">' in refused.text
+    assert "Vi kunne ikkje knyte svaret til innlogginga di." in refused.text
+    assert "Gå til framsida" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("locale", "title"),
+    [
+        ("en", "The login failed"),
+        ("nn", "Innlogginga mislukkast"),
+        ("nb", "Innloggingen mislyktes"),
+    ],
+)
+def test_an_unknown_login_kind_is_refused_in_the_asked_language(
+    client: TestClient[Litestar], locale: str, title: str
+) -> None:
+    refused = client.get("/login", params={"kind": "robot", "ui_locales": locale})
+    assert refused.status_code == 400
+    assert f'<html lang="{locale}">' in refused.text
+    assert f"<h1>{title}</h1>" in refused.text
+
+
+def test_without_a_language_auth_speaks_bokmal(client: TestClient[Litestar]) -> None:
+    refused = client.get("/callback", params={"state": "nothing", "code": "x"})
+    assert '<html lang="nb">' in refused.text
+    assert "Vi kunne ikke knytte svaret til innloggingen din." in refused.text
