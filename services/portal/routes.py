@@ -45,7 +45,7 @@ from services.portal.forms import (
 )
 from services.portal.i18n import N_
 from services.portal.logg_client import LoggClient, LoggError
-from services.portal.norwegian import ENTRY_FORM_LABELS, ENTRY_TYPE_LABELS
+from services.portal.norwegian import ENTRY_FORM_LABELS, ENTRY_TYPE_LABELS, TIMELINE_TYPE_LABELS
 from services.portal.overview import OverviewService
 from services.portal.rendering import htmx_target, is_htmx, render
 from services.portal.sealing import Description
@@ -112,6 +112,12 @@ def _checked_id(stafettlogg_id: str) -> str:
 def _cursor(request: _Req) -> str | None:
     cursor = request.query_params.get("cursor")
     return cursor if cursor and is_cursor(cursor) else None
+
+
+def _shown_types(request: _Req) -> tuple[str, ...]:
+    """The timeline's filter (`?vis=measure&vis=meeting`): known entry types only, in order."""
+    chosen = set(request.query_params.getall("vis", []))
+    return tuple(entry_type for entry_type in TIMELINE_TYPE_LABELS if entry_type in chosen)
 
 
 def _see_page(request: _Req, path: str) -> Response[Any]:
@@ -213,9 +219,10 @@ async def _log_page(
     forms = forms or {}
     entry_form = forms.get("entry", FormState())
     named = named_entries(entry_form.values)  # an older entry it names stays a choice
-    if page is None or _cursor(request) is not None or named:
+    shown_types = _shown_types(request)
+    if page is None or _cursor(request) is not None or named or shown_types:
         page = await _stafettlogger(state).page(
-            viewer, stafettlogg_id, cursor=_cursor(request), named=named
+            viewer, stafettlogg_id, cursor=_cursor(request), named=named, types=shown_types
         )
     return render(
         "stafettlogg.html",
@@ -230,6 +237,8 @@ async def _log_page(
             "notice": notice,
             "notice_for": notice_for,
             "cursor": _cursor(request),
+            "timeline_types": TIMELINE_TYPE_LABELS,
+            "shown_types": shown_types,
             "consent": consent_overview(page, viewer),
             "consent_form": forms.get("consent", FormState()),
             "paper_consent_form": forms.get("paper_consent", FormState()),

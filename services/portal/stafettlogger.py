@@ -277,6 +277,7 @@ class StafettloggService:
         *,
         cursor: str | None = None,
         named: Sequence[str] = (),
+        types: Sequence[str] = (),
     ) -> StafettloggPage:
         """Everything the log's page shows, opened for the viewer. Entries that do not open
         are marked as such, never an error.
@@ -285,11 +286,16 @@ class StafettloggService:
         entries they refer to and the level changes' reasons (by id), the newest `MAX_PAGE`
         entries that refer to the page's (corrections, evaluations, minutes), and the newest
         `MAX_PAGE` goals, measures and meetings for the entry form. `named`: entry ids a form
-        names (`named_entries`), read too so that they can be offered and checked."""
+        names (`named_entries`), read too so that they can be offered and checked. `types`:
+        show only entries of these types (the timeline's filter; logg reads their index range)."""
         # A token is good for one call (logg refuses a replay): one exchange per call.
         view = await self._logg.get_stafettlogg(await self._logg_token(viewer), stafettlogg_id)
         entry_page = await self._logg.list_entries(
-            await self._logg_token(viewer), stafettlogg_id, limit=ENTRIES_PER_PAGE, cursor=cursor
+            await self._logg_token(viewer),
+            stafettlogg_id,
+            limit=ENTRIES_PER_PAGE,
+            cursor=cursor,
+            types=types,
         )
         changes = await self._logg.list_level_changes(
             await self._logg_token(viewer), stafettlogg_id
