@@ -36,7 +36,7 @@ def test_an_entry_written_by_one_person_appears_on_anothers_open_page(
     navigations: list[str] = []
     guardian.on("framenavigated", lambda frame: navigations.append(frame.url))
 
-    coordinator.get_by_label("Type").select_option("observation")
+    coordinator.get_by_label("Type", exact=True).select_option("observation")
     coordinator.get_by_label("Tekst").fill(text)
     coordinator.get_by_role("button", name="Lagre oppføring").click()
     expect(coordinator.get_by_text(text)).to_be_visible()

@@ -37,7 +37,7 @@ def test_coordinator_guardian_and_teacher_share_an_encrypted_log(
     expect(guardian.locator(NOTICE)).to_contain_text("Du har gitt samtykke")
     expect(consent).to_contain_text("Samtykke gitt til og med")
     expect(participants).not_to_contain_text("venter på samtykke")  # refreshed by htmx
-    guardian.get_by_label("Type").select_option("observation")
+    guardian.get_by_label("Type", exact=True).select_option("observation")
     guardian.get_by_label("Tekst").fill(text)
     guardian.get_by_role("button", name="Lagre oppføring").click()
     expect(guardian.get_by_text(text)).to_be_visible()
