@@ -130,23 +130,25 @@ def check_staff_form(form: Any, active_service_ids: set[str]) -> tuple[FormState
     return state, service_ids
 
 
-# -- helpers ---------------------------------------------------------------------------------
+# -- helpers (also for the other administrators' pages: settings, erasure) ----------------------
 
 
-def _auth(state: State) -> AuthClient:
+def auth_of(state: State) -> AuthClient:
     auth: AuthClient = state.auth
     return auth
 
 
-def _administrator(request: _Req, viewer: Viewer | None) -> Viewer | Response[Any]:
+def administrator_or_refusal(request: _Req, viewer: Viewer | None) -> Viewer | Response[Any]:
+    """The viewer if their session says administrator, else the 403 page to return (auth
+    checks the admin claim again on every call)."""
     if viewer is None:
         raise NotLoggedInError
     if not viewer.is_admin:
-        return _not_admin(request)
+        return not_admin_page(request)
     return viewer
 
 
-def _not_admin(request: _Req) -> Response[Any]:
+def not_admin_page(request: _Req) -> Response[Any]:
     return error_page(
         request,
         403,
@@ -169,15 +171,15 @@ def _back_to(request: _Req, path: str) -> Response[Any]:
 
 @get("/admin", name="admin_overview")
 async def admin_overview(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
     try:
-        services = await _auth(state).admin_services(admin.session_cookie)
-        staff = await _auth(state).admin_staff(admin.session_cookie)
+        services = await auth_of(state).admin_services(admin.session_cookie)
+        staff = await auth_of(state).admin_staff(admin.session_cookie)
     except AdminRefusedError as error:
         if error.status == 403:
-            return _not_admin(request)
+            return not_admin_page(request)
         raise
     return render(
         "admin_overview.html",
@@ -199,7 +201,7 @@ async def _services_page(
     status_code: int = 200,
     notice: str | None = None,
 ) -> Response[Any]:
-    services = await _auth(state).admin_services(viewer.session_cookie)
+    services = await auth_of(state).admin_services(viewer.session_cookie)
     return render(
         "admin_tjenester.html",
         {
@@ -218,31 +220,31 @@ async def _services_page(
 
 @get("/admin/tjenester", name="admin_services")
 async def admin_services(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
     try:
         return await _services_page(request, state, admin)
     except AdminRefusedError as error:
         if error.status == 403:
-            return _not_admin(request)
+            return not_admin_page(request)
         raise
 
 
 @post("/admin/tjenester", name="admin_add_service")
 async def admin_add_service(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
     form = check_service_unit_form(await request.form())
     if form.ok:
         try:
-            unit = await _auth(state).admin_add_service(
+            unit = await auth_of(state).admin_add_service(
                 admin.session_cookie, form.values["service_id"], form.values["name"]
             )
         except AdminRefusedError as error:
             if error.status == 403:
-                return _not_admin(request)
+                return not_admin_page(request)
             if error.status == 409:
                 form.errors["service_id"] = N_("Det finnes allerede en tjeneste med denne id-en.")
             else:
@@ -266,7 +268,7 @@ async def _staff_page(
     status_code: int = 200,
     notice: str | None = None,
 ) -> Response[Any]:
-    auth = _auth(state)
+    auth = auth_of(state)
     services = await auth.admin_services(viewer.session_cookie)
     staff = await auth.admin_staff(viewer.session_cookie)
     names = {unit.id: unit.name for unit in services}
@@ -290,14 +292,14 @@ async def _staff_page(
 
 @get("/admin/ansatte", name="admin_staff")
 async def admin_staff(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
     try:
         return await _staff_page(request, state, admin)
     except AdminRefusedError as error:
         if error.status == 403:
-            return _not_admin(request)
+            return not_admin_page(request)
         raise
 
 
@@ -307,15 +309,15 @@ def _active_ids(services: list[AdminServiceUnit]) -> set[str]:
 
 @post("/admin/ansatte", name="admin_add_staff")
 async def admin_add_staff(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
-    auth = _auth(state)
+    auth = auth_of(state)
     try:
         services = await auth.admin_services(admin.session_cookie)
     except AdminRefusedError as error:
         if error.status == 403:
-            return _not_admin(request)
+            return not_admin_page(request)
         raise
     form, chosen = check_staff_form(await request.form(), _active_ids(services))
     if form.ok:
@@ -330,7 +332,7 @@ async def admin_add_staff(request: _Req, state: State, viewer: CurrentViewer) ->
             )
         except AdminRefusedError as error:
             if error.status == 403:
-                return _not_admin(request)
+                return not_admin_page(request)
             if error.slug == "invalid-email":
                 form.errors["email"] = N_(
                     "Denne e-postadressen kan vi ikke sende til. Sjekk at den er riktig skrevet."
@@ -361,16 +363,16 @@ async def admin_add_staff(request: _Req, state: State, viewer: CurrentViewer) ->
 async def admin_deactivate_staff(
     request: _Req, state: State, viewer: CurrentViewer, subject: FromPath[str]
 ) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
     if not _SUBJECT.fullmatch(subject):
         return error_page(request, 404)
     try:
-        member = await _auth(state).admin_deactivate_staff(admin.session_cookie, subject)
+        member = await auth_of(state).admin_deactivate_staff(admin.session_cookie, subject)
     except AdminRefusedError as error:
         if error.status == 403:
-            return _not_admin(request)
+            return not_admin_page(request)
         if error.status == 404:
             return error_page(request, 404)
         message = (
@@ -417,7 +419,7 @@ def _import_page(
 
 @get("/admin/import", name="admin_import")
 async def admin_import(request: _Req, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
     return _import_page(request, admin)
@@ -449,7 +451,7 @@ async def _read_upload(upload: object, form: FormState) -> bytes | None:
     request_max_body_size=MAX_STAFF_FILE + 64 * 1024,
 )
 async def admin_import_staff(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(request, viewer)
+    admin = administrator_or_refusal(request, viewer)
     if isinstance(admin, Response):
         return admin
     form = FormState()
@@ -457,13 +459,13 @@ async def admin_import_staff(request: _Req, state: State, viewer: CurrentViewer)
     if body is None:
         return _import_page(request, admin, form, status_code=422)
     try:
-        result = await _auth(state).admin_import_staff(admin.session_cookie, body)
+        result = await auth_of(state).admin_import_staff(admin.session_cookie, body)
     except AdminImportRejectedError as error:
         form.errors["file"] = N_("Filen har feil. Ingen ansatte er importert. Rett linjene under.")
         return _import_page(request, admin, form, line_errors=error.errors, status_code=422)
     except AdminRefusedError as error:
         if error.status == 403:
-            return _not_admin(request)
+            return not_admin_page(request)
         form.errors["file"] = (
             N_("Filen har ikke riktig format. Lagre regnearket som «CSV UTF-8».")
             if error.status == 415
@@ -483,8 +485,3 @@ ADMIN_ROUTES = [
     admin_import,
     admin_import_staff,
 ]
-
-# Shared with the other administrators' pages (services.portal.municipal_settings).
-administrator_or_refusal = _administrator
-auth_of = _auth
-not_admin_page = _not_admin

@@ -17,20 +17,20 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
+from services.portal.admin import administrator_or_refusal
 from services.portal.auth_client import (
     AUDIENCE_LOGG,
     AuthClient,
     AuthRefusedError,
     AuthUnavailableError,
 )
-from services.portal.errors import error_page
 from services.portal.forms import FormState
 from services.portal.i18n import N_
 from services.portal.logg_client import LoggClient, LoggError
 from services.portal.norwegian import OSLO, format_date
 from services.portal.rendering import is_htmx, render
 from services.portal.routes import CurrentViewer
-from services.portal.viewer import NotLoggedInError, Viewer
+from services.portal.viewer import Viewer
 from shared.wire import ErasureReport, ErasureRequest
 
 __all__ = ["ERASURE_ROUTES", "KEPT_LABELS", "check_erasure_form"]
@@ -89,24 +89,6 @@ def check_erasure_form(form: Mapping[str, object]) -> FormState:
     return state
 
 
-def _administrator(viewer: Viewer | None) -> Viewer | None:
-    if viewer is None:
-        raise NotLoggedInError
-    return viewer if viewer.is_admin else None
-
-
-def _not_admin(request: _Req) -> Response[Any]:
-    return error_page(
-        request,
-        403,
-        heading=N_("Bare administratorer har tilgang her"),
-        message=N_(
-            "Sletting av stafettlogger er for kommunens administratorer. "
-            "Ta kontakt med en administrator hvis du mener du skal ha tilgang."
-        ),
-    )
-
-
 async def _retention_years(auth: AuthClient, viewer: Viewer) -> int | None:
     """The municipality's retention of closed logs (auth's settings), shown as guidance; None
     when auth cannot say now (the page works without it)."""
@@ -155,17 +137,17 @@ _REFUSALS = {
 
 @get("/admin/sletting", name="erasure_page")
 async def erasure_page(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(viewer)
-    if admin is None:
-        return _not_admin(request)
+    admin = administrator_or_refusal(request, viewer)
+    if isinstance(admin, Response):
+        return admin
     return await _page(request, state, admin, FormState(values={}))
 
 
 @post("/admin/sletting", name="erase")
 async def erase(request: _Req, state: State, viewer: CurrentViewer) -> Response[Any]:
-    admin = _administrator(viewer)
-    if admin is None:
-        return _not_admin(request)
+    admin = administrator_or_refusal(request, viewer)
+    if isinstance(admin, Response):
+        return admin
     form = check_erasure_form(await request.form())
     if not form.ok:
         return await _page(request, state, admin, form, status_code=422)

@@ -13,6 +13,7 @@ rendered still comes out in nynorsk or English, and as a plain `str` it reads as
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -66,12 +67,13 @@ _TIME_PATTERNS: Final[dict[Locale, str]] = {
 }
 
 
-class Shown(str):
+class Shown(str, metaclass=ABCMeta):
     """Text for a person that can be put into any of the portal's languages; as a `str` it is
     the bokmål text, so code and logs that treat it as a string see bokmål."""
 
+    @abstractmethod
     def in_language(self, translations: NullTranslations, locale: Locale) -> str:
-        raise NotImplementedError
+        """This text in `locale`."""
 
 
 class Message(Shown):
