@@ -10,7 +10,6 @@ refused with `TokenError`, whose message is safe to show to the caller.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -276,7 +275,7 @@ class ServiceTokenVerifier:
         except InvalidSignature:
             return None
         try:
-            claims = json.loads(compact.payload)
-        except (TypeError, ValueError):
+            claims = msgspec.json.decode(compact.payload)
+        except (TypeError, ValueError):  # msgspec.DecodeError is a ValueError
             return None
         return claims if isinstance(claims, dict) else None

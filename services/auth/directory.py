@@ -28,6 +28,7 @@ from services.auth.custody import BlockingKek, KeyCustody, as_custody, owner_aad
 from services.auth.test_idp.persons import SYNTHETIC_PERSONS, SYNTHETIC_SERVICE_UNITS
 from services.auth.tokens import Caller
 from shared.crypto.keys import ParticipantKeys, generate_participant_keys
+from shared.json_bodies import json_body_guard
 from shared.problems import ProblemError
 
 __all__ = [
@@ -335,7 +336,7 @@ class DirectoryController(Controller):
     async def list_services(self, directory: Directory, caller: Caller) -> list[ServiceUnitView]:
         return await directory.service_units()
 
-    @post("/persons/lookup", status_code=200)
+    @post("/persons/lookup", status_code=200, guards=[json_body_guard])
     async def lookup_person(
         self, data: JSONBody[PersonLookup], directory: Directory, caller: Caller
     ) -> PersonView:

@@ -26,6 +26,7 @@ from services.auth import models
 from services.auth.directory_admin.routes import require_administrator
 from services.auth.directory_admin.service import Administrator
 from services.auth.tokens import Caller
+from shared.json_bodies import json_body_guard
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -119,7 +120,11 @@ class MunicipalSettingsController(Controller):
         del caller  # a valid token is all reading needs
         return await municipal_settings.current()
 
-    @put("/", dependencies={"administrator": Provide(require_administrator)})
+    @put(
+        "/",
+        dependencies={"administrator": Provide(require_administrator)},
+        guards=[json_body_guard],
+    )
     async def change(
         self,
         administrator: NamedDependency[Administrator],

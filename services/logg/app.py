@@ -16,7 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
-from services.logg.access import NOTIFIER_AUDIENCE
+from services.logg.access import NOTIFIER_AUDIENCE, Policy
 from services.logg.audit import publish_heads_periodically
 from services.logg.authentication import (
     BearerTokenMiddleware,
@@ -33,6 +33,7 @@ from services.logg.routes import (
     Base64BytesSchema,
     DueMeasuresController,
     StafettloggController,
+    app_state,
     audit_signer,
     domain_dependencies,
     healthz,
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
         key_source = remote
     replay_cache = LazyReplayCache()
     signer = audit_signer(settings)
+    policy = Policy(consent_required=settings.require_consent)
     live = LiveStreams(EventBus())  # live updates (services.logg.streams)
     verifier = ServiceTokenVerifier(
         issuer=settings.auth_url,
@@ -81,12 +83,16 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
                 database_url=settings.database_url, engine=database.engine, redis=redis
             )
         )
-        app.state.live = live
         # Signed heads of the access log, published on a schedule (services.logg.audit).
         publisher = asyncio.create_task(
             publish_heads_periodically(database.sessions, signer, settings.head_interval),
             name="logg-signed-heads",
         )
+        background = [publisher]
+        if database.checkpointer is not None:
+            background.append(
+                asyncio.create_task(database.checkpointer.run(), name="logg-wal-checkpoints")
+            )
         if redis is not None:
             live.bus.attach_redis(redis)  # several instances: events go through Redis
         try:
@@ -100,9 +106,10 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
                 finally:
                     remote.detach()
         finally:
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await live.bus.close()
             replay_cache.detach()
             if redis is not None:
@@ -121,7 +128,7 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
             "caller": Provide(provide_caller, sync_to_thread=False),
             "live": Provide(lambda: live, sync_to_thread=False),
             "session": Provide(provide_session),
-            **domain_dependencies(settings, signer),
+            **domain_dependencies(policy, signer),
             "notifier_verifier": Provide(lambda: notifier_verifier, sync_to_thread=False),
         },
         middleware=[
@@ -132,6 +139,7 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
             )
         ],
         lifespan=[lifespan],
+        state=app_state(policy, live),
         plugins=[Base64BytesSchema()],
         exception_handlers=problem_exception_handlers(),
         request_max_body_size=settings.max_body,

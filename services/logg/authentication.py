@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 from typing import Any
 
@@ -155,7 +156,13 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
 def sign_key_of(claims: ServiceClaims) -> ed25519.Ed25519PublicKey:
     """The caller's Ed25519 public key from the `sign_key` claim (base64url, no padding, raw
     32 bytes), as auth vouches for it. Raises TokenError if the claim is not such a key."""
-    raw = claims.sign_key
+    return _public_key(claims.sign_key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(raw: str) -> ed25519.Ed25519PublicKey:
+    """Cached: a person's key comes back in every token (a write asks for it twice), and
+    decoding it cost ~1.5 % of a write. Refusals raise, and are not cached."""
     if "=" in raw:
         raise TokenError("the token's sign_key must be base64url without padding")
     try:

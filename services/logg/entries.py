@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, TypedDict
 
 import msgspec
 from litestar.openapi.spec import OpenAPIType, Schema
@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.logg import models
 from services.logg.access import CONSENT_REQUIRED, Action, Policy
 from services.logg.authentication import sign_key_of
-from services.logg.guard import authorize, record_replay
-from services.logg.models import Base, EntryRow, StafettloggRow
+from services.logg.guard import authorize_light, record_replay
+from services.logg.models import Base, EntryRow, LogFacts, StafettloggRow
 from services.logg.paging import cut_page, decode_cursor
 from services.logg.sealing import check_envelope, decode_sealed, encode_sealed
 from shared.crypto.envelope import SealedEnvelope
@@ -43,6 +43,7 @@ from shared.wire import (
 )
 
 __all__ = [
+    "EntryValues",
     "IdFilter",
     "ReferringFilter",
     "TypeFilter",
@@ -83,18 +84,12 @@ async def write_entry(
     returns the stored entry; another request under the same entry id is a 409."""
     entry_id = request.sealed.header.entry_id
     log = (
-        await authorize(
-            session,
-            claims,
-            stafettlogg_id,
-            Action.WRITE_ENTRY,
-            policy=policy,
-            entry_id=entry_id,
-            attach_log=False,
+        await authorize_light(
+            session, claims, stafettlogg_id, Action.WRITE_ENTRY, policy=policy, entry_id=entry_id
         )
     ).log
     try:
-        row = await check_entry(session, claims, log, request, types=_WRITABLE_TYPES)
+        values = await check_entry(session, claims, log, request, types=_WRITABLE_TYPES)
     except ProblemError as error:
         if error.slug not in {"clock-skew", "wrong-epoch"}:
             raise
@@ -106,7 +101,7 @@ async def write_entry(
         return entry_view(existing), False
     try:
         # One Core INSERT (cheaper than an ORM flush); a taken entry id fails here or at commit.
-        await (await session.connection()).execute(_INSERT_ENTRY, _entry_values(row))
+        await (await session.connection()).execute(_INSERT_ENTRY, values)
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -116,7 +111,7 @@ async def write_entry(
         await record_replay(session, claims, stafettlogg_id, Action.WRITE_ENTRY, entry_id=entry_id)
         await session.commit()
         return entry_view(existing), False
-    return entry_view(row, request.sealed), True
+    return _new_entry_view(values, request.sealed), True
 
 
 async def stage_entry(
@@ -128,30 +123,40 @@ async def stage_entry(
     types: tuple[str, ...],
 ) -> EntryRow:
     """Check a sealed entry for this log and add it to the session (the caller commits)."""
-    row = await check_entry(session, claims, log, request, types=types)
+    row = EntryRow(**await check_entry(session, claims, log, request, types=types))
     session.add(row)
     return row
 
 
-_ENTRIES = Base.metadata.tables[EntryRow.__tablename__]
-_INSERT_ENTRY = _ENTRIES.insert()
-_ENTRY_COLUMNS = tuple(column.key for column in _ENTRIES.columns if column.key != "seq")
+_INSERT_ENTRY = Base.metadata.tables[EntryRow.__tablename__].insert()
 
 
-def _entry_values(row: EntryRow) -> dict[str, object]:
-    """The INSERT parameters of a checked entry (seq is the database's)."""
-    return {column: getattr(row, column) for column in _ENTRY_COLUMNS}
+class EntryValues(TypedDict):
+    """A checked entry's columns (all but seq, the database's): the INSERT's parameters, or an
+    `EntryRow`'s (no ORM object on the hot write path)."""
+
+    id: str
+    stafettlogg_id: str
+    epoch: int
+    author: str
+    type: str
+    created_at: datetime
+    stored_at: datetime
+    sealed: bytes
+    author_sign_key: bytes
+    refers_to: str | None
+    due_on: date | None
 
 
 async def check_entry(
     session: AsyncSession,
     claims: ServiceClaims,
-    log: StafettloggRow,
+    log: StafettloggRow | LogFacts,
     request: NewEntry,
     *,
     types: tuple[str, ...],
-) -> EntryRow:
-    """Check a sealed entry for this log and return its row, not yet added to the session."""
+) -> EntryValues:
+    """Check a sealed entry for this log and return its columns (nothing is added)."""
     sealed = request.sealed
     stafettlogg_id = log.id
     stored_form = encode_sealed(sealed)
@@ -167,7 +172,7 @@ async def check_entry(
         now=now,
     )
     await _check_links(session, stafettlogg_id, sealed.header.type, request)
-    row = EntryRow(
+    return EntryValues(
         id=sealed.header.entry_id,
         stafettlogg_id=stafettlogg_id,
         epoch=sealed.header.epoch,
@@ -180,7 +185,6 @@ async def check_entry(
         refers_to=request.refers_to,
         due_on=request.due_on,
     )
-    return row
 
 
 async def _check_links(
@@ -242,9 +246,7 @@ async def page_entries(
     page costs the same however long the log is (`models.entries_page`)."""
     before_seq = decode_cursor(cursor)
     types, refers_to, ids = _filter(types, ENTRY_TYPES), _ids(refers_to), _ids(ids)
-    await authorize(
-        session, claims, stafettlogg_id, Action.READ_ENTRIES, policy=policy, attach_log=False
-    )
+    await authorize_light(session, claims, stafettlogg_id, Action.READ_ENTRIES, policy=policy)
     # Read in the transaction that holds the access record, then commit both: the request keeps
     # the connection (on SQLite the only one) instead of queueing for it a second time.
     rows = await models.entries_page(
@@ -332,11 +334,22 @@ def _invalid_filter(detail: str) -> ProblemError:
     return ProblemError(400, "invalid-entry-filter", "The entry filter is not valid", detail)
 
 
-def entry_view(row: EntryRow, sealed: SealedEnvelope | None = None) -> EntryView:
+def entry_view(row: EntryRow) -> EntryView:
     return EntryView(
         id=row.id,
-        sealed=sealed or decode_sealed(row.sealed),
+        sealed=decode_sealed(row.sealed),
         stored_at=row.stored_at,
         refers_to=row.refers_to,
         due_on=row.due_on,
+    )
+
+
+def _new_entry_view(values: EntryValues, sealed: SealedEnvelope) -> EntryView:
+    """The view of an entry just stored (its envelope as received: nothing to decode)."""
+    return EntryView(
+        id=values["id"],
+        sealed=sealed,
+        stored_at=values["stored_at"],
+        refers_to=values["refers_to"],
+        due_on=values["due_on"],
     )

@@ -47,7 +47,7 @@ from services.logg.models import (
     ParticipantRow,
     StafettloggRow,
 )
-from shared.db import forget_deleted_pages
+from shared.db import WalNotTruncatedError, forget_deleted_pages
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 from shared.wire import ErasureCounts, ErasureReport, ErasureRequest, KeptRecord
@@ -90,6 +90,7 @@ async def erase_stafettlogg(
     if done is not None and log is None and claims.admin and claims.role == "staff":
         await record_replay(session, claims, stafettlogg_id, Action.ERASE_STAFETTLOGG)
         await session.commit()
+        await _forget_deleted_pages(session)  # a retry after a 503 erasure-not-flushed
         return await _report(session, done), False
     if done is None:
         await authorize(session, claims, stafettlogg_id, Action.ERASE_STAFETTLOGG, policy=policy)
@@ -126,8 +127,22 @@ async def erase_stafettlogg(
     await _delete(session, ParticipantRow, stafettlogg_id)
     await session.execute(delete(StafettloggRow).where(StafettloggRow.id == stafettlogg_id))
     await session.commit()
-    await forget_deleted_pages(session)
+    await _forget_deleted_pages(session)
     return await _report(session, done), created
+
+
+async def _forget_deleted_pages(session: AsyncSession) -> None:
+    """`shared.db.forget_deleted_pages`, or a 503 the caller can retry (the erasure is
+    committed; the retry answers with its report and truncates the WAL again)."""
+    try:
+        await forget_deleted_pages(session)
+    except WalNotTruncatedError as error:
+        raise ProblemError(
+            503,
+            "erasure-not-flushed",
+            "Erased, but old copies may still be in the database's write-ahead log",
+            "Send the same request again in a moment",
+        ) from error
 
 
 async def erase_entry(
@@ -152,6 +167,7 @@ async def erase_entry(
     done = await _erasure_row(session, stafettlogg_id, entry_id)
     if done is not None:
         await session.commit()
+        await _forget_deleted_pages(session)  # a retry after a 503 erasure-not-flushed
         return await _report(session, done), False
     result = await session.execute(
         delete(EntryRow)
@@ -172,7 +188,7 @@ async def erase_entry(
     )
     session.add(done)
     await session.commit()
-    await forget_deleted_pages(session)
+    await _forget_deleted_pages(session)
     return await _report(session, done), True
 
 

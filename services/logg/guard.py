@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic
 
 from litestar.exceptions import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,7 +36,14 @@ from services.logg.access import (
     require,
 )
 from services.logg.audit import UNKNOWN, Unknown, append_access_record
-from services.logg.models import ConsentRow, Principal, StafettloggRow
+from services.logg.models import (
+    AccessContext,
+    ConsentRow,
+    LogFacts,
+    LogT,
+    Principal,
+    StafettloggRow,
+)
 from shared.problems import ProblemError
 from shared.tokens import ServiceClaims
 
@@ -43,6 +51,7 @@ __all__ = [
     "PENDING_ACCESS",
     "Authorized",
     "authorize",
+    "authorize_light",
     "consent_state",
     "consent_state_of",
     "principal_of",
@@ -65,10 +74,10 @@ def principal_of(claims: ServiceClaims) -> Principal:
 
 
 @dataclass(frozen=True, slots=True)
-class Authorized:
+class Authorized(Generic[LogT]):
     """Proof that `decide` allowed the action: the log as loaded, and the caller's part in it."""
 
-    log: StafettloggRow
+    log: LogT
     participation: Participation
 
 
@@ -87,7 +96,7 @@ def consent_state(rows: list[ConsentRow], now: datetime) -> ConsentState:
     return ConsentState.NOT_YET_VALID if now < newest.valid_from else ConsentState.EXPIRED
 
 
-def consent_state_of(context: models.AccessContext, now: datetime) -> ConsentState:
+def consent_state_of(context: AccessContext[LogT], now: datetime) -> ConsentState:
     """`consent_state` from the consent facts of `models.access_context` (the same answer as
     `consent_state` over the same newest records, without loading them)."""
     if context.consent_valid:
@@ -110,8 +119,7 @@ async def authorize(
     *,
     policy: Policy = CONSENT_REQUIRED,
     entry_id: str | None = None,
-    attach_log: bool = True,
-) -> Authorized:
+) -> Authorized[StafettloggRow]:
     """Load the log and the caller's participation, decide, and record the decision.
 
     Guarantees when it returns: the log exists, `access.decide` allowed the action for this
@@ -120,14 +128,47 @@ async def authorize(
     record.
 
     One query loads the log, the caller's roles, their service's consent and the access-record
-    chain head (`models.access_context`); then one insert adds the record. `attach_log=False`
-    (the hot paths, which only read the log): `Authorized.log` is a detached snapshot."""
+    chain head (`models.access_context`); then one insert adds the record. `Authorized.log` is
+    the session's row of the log, for actions that change it."""
+    now = datetime.now(UTC)
+    found = await models.access_context(session, stafettlogg_id, principal_of(claims), now)
+    return await _decide(session, claims, action, _existing(found), now, policy, entry_id)
+
+
+async def authorize_light(
+    session: AsyncSession,
+    claims: ServiceClaims,
+    stafettlogg_id: str,
+    action: Action,
+    *,
+    policy: Policy = CONSENT_REQUIRED,
+    entry_id: str | None = None,
+) -> Authorized[LogFacts]:
+    """`authorize` for the hot paths (write an entry, read a page), which do not change the log
+    row: the same decision and record, with the log as `LogFacts` (no ORM row)."""
     now = datetime.now(UTC)
     found = await models.access_context(
-        session, stafettlogg_id, principal_of(claims), now, attached=attach_log
+        session, stafettlogg_id, principal_of(claims), now, attached=False
     )
+    return await _decide(session, claims, action, _existing(found), now, policy, entry_id)
+
+
+def _existing(found: AccessContext[LogT] | None) -> AccessContext[LogT]:
     if found is None:
         raise ProblemError(404, "stafettlogg-not-found", "There is no such stafettlogg")
+    return found
+
+
+async def _decide(
+    session: AsyncSession,
+    claims: ServiceClaims,
+    action: Action,
+    found: AccessContext[LogT],
+    now: datetime,
+    policy: Policy,
+    entry_id: str | None,
+) -> Authorized[LogT]:
+    stafettlogg_id = found.log.id
     pairs = found.pairs
     person_roles = frozenset(role for kind, role in pairs if kind == "person")
     service_roles = frozenset(role for kind, role in pairs if kind == "service")

@@ -6,10 +6,10 @@ the client sent (msgpack-encoded); key grants are epoch keys wrapped for one par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from sqlalchemy import (
     BigInteger,
@@ -110,6 +110,20 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite: `process_bind_param` and then the text SQLite's DATETIME stores
+        ("YYYY-MM-DD HH:MM:SS.ffffff"), in one step: SQLAlchemy formats that text from a dict
+        of seven fields, which cost ~2 % of a write (the access query binds `now` six times).
+        tests/logg/test_models.py checks the text is the same."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def stored_text(value: datetime | None) -> str | None:
+            naive = self.process_bind_param(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return stored_text
 
 
 class Base(DeclarativeBase):
@@ -442,7 +456,20 @@ async def log_with_caller_roles(
 
 
 @dataclass(frozen=True, slots=True)
-class AccessContext:
+class LogFacts:
+    """What the hot paths (write an entry, read a page) read of a log: three columns as plain
+    values. Building a detached ORM row for them cost ~2 % of a write (docs/performance.md)."""
+
+    id: str
+    status: str
+    current_epoch: int
+
+
+LogT = TypeVar("LogT", "StafettloggRow", LogFacts)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessContext(Generic[LogT]):
     """What an access decision needs about one log and one caller, loaded in one query.
 
     `consent_*` describe the caller's service unit's consent records in the log (None when the
@@ -451,7 +478,7 @@ class AccessContext:
     `head` is the log's access-record chain head as (seq, record_hash), None before the first
     record (as `access_head` answers)."""
 
-    log: StafettloggRow
+    log: LogT
     pairs: frozenset[tuple[str, str]]
     consent_valid: bool | None
     consent_status: str | None
@@ -478,7 +505,13 @@ def departed_service_clause(
     lapsed = exists().where(
         ConsentRow.stafettlogg_id == stafettlogg_id,
         ConsentRow.service_id == service_id,
-        or_(ConsentRow.status.in_(("withdrawn", "refused")), ConsentRow.valid_until <= now),
+        # Two comparisons, not IN: an IN list is expanded on every execution (this clause is
+        # in the access query every request runs).
+        or_(
+            ConsentRow.status == "withdrawn",
+            ConsentRow.status == "refused",
+            ConsentRow.valid_until <= now,
+        ),
     )
     return and_(lapsed, ~valid)
 
@@ -606,10 +639,11 @@ async def mark_rotation_required(session: AsyncSession, stafettlogg_id: str) -> 
 CONSENT_WINDOW = 20  # how many of a service unit's newest consent records decide its state
 
 
-def _access_context_statement(*, with_service: bool) -> Select[Any]:
+def _access_context_statement(*, with_service: bool, attached: bool) -> Select[Any]:
     """The statement behind `access_context`, built once: constructing a select with five
     subqueries costs more CPU on every request than SQLite spends running it; bound parameters
-    (log_id, person, service, now) make it reusable (SQLAlchemy caches its compiled form)."""
+    (log_id, person, service, now) make it reusable (SQLAlchemy caches its compiled form).
+    `attached`: the log as an ORM entity; otherwise only the columns of `LogFacts`."""
     log_id = bindparam("log_id", type_=String())
     now = bindparam("now", type_=UTCDateTime())
     newest_head = (
@@ -618,8 +652,13 @@ def _access_context_statement(*, with_service: bool) -> Select[Any]:
         .order_by(AccessRecordRow.seq.desc())
         .limit(1)
     )
+    log_columns: list[Any] = (
+        [StafettloggRow]
+        if attached
+        else [StafettloggRow.id, StafettloggRow.status, StafettloggRow.current_epoch]
+    )
     columns: list[Any] = [
-        StafettloggRow,
+        *log_columns,
         ParticipantRow.kind,
         ParticipantRow.role,
         newest_head.scalar_subquery(),
@@ -664,11 +703,37 @@ def _access_context_statement(*, with_service: bool) -> Select[Any]:
     )
 
 
-_ACCESS_CONTEXT = _access_context_statement(with_service=False)
-_ACCESS_CONTEXT_WITH_SERVICE = _access_context_statement(with_service=True)
+# By (with_service, attached).
+_ACCESS_CONTEXTS = {
+    (with_service, attached): _access_context_statement(
+        with_service=with_service, attached=attached
+    )
+    for with_service in (False, True)
+    for attached in (False, True)
+}
+_LOG_FACTS = len(LogFacts.__slots__)
 
 
-_LOG_KEYS = tuple(column.key for column in StafettloggRow.__table__.columns)
+@overload
+async def access_context(
+    session: AsyncSession,
+    stafettlogg_id: str,
+    principal: Principal,
+    now: datetime,
+    *,
+    attached: Literal[True] = True,
+) -> AccessContext[StafettloggRow] | None: ...
+
+
+@overload
+async def access_context(
+    session: AsyncSession,
+    stafettlogg_id: str,
+    principal: Principal,
+    now: datetime,
+    *,
+    attached: Literal[False],
+) -> AccessContext[LogFacts] | None: ...
 
 
 async def access_context(
@@ -678,7 +743,7 @@ async def access_context(
     now: datetime,
     *,
     attached: bool = True,
-) -> AccessContext | None:
+) -> AccessContext[StafettloggRow] | AccessContext[LogFacts] | None:
     """The log, the caller's (kind, role) pairs in it, their service unit's consent facts and
     the access-record chain head, in one statement (one round trip, the hot path of every
     request); None if no such log.
@@ -688,32 +753,25 @@ async def access_context(
     subqueries, each one lookup in the (stafettlogg_id, service_id, seq) and
     (stafettlogg_id, seq) indexes.
 
-    `attached=False` runs it as Core on the session's connection and gives the log as a
-    detached snapshot (no ORM identity map, no loading machinery: the hot read and write paths
-    only read it); the default gives the session's own row, for callers that change the log."""
+    `attached=False` runs it as Core on the session's connection and gives the log as
+    `LogFacts` (no ORM identity map, no loading machinery: the hot read and write paths only
+    read three columns); the default gives the session's own row, for callers that change it."""
     has_service = principal.service is not None
+    statement = _ACCESS_CONTEXTS[has_service, attached]
+    params: dict[str, object] = {"log_id": stafettlogg_id, "person": principal.person}
     if has_service:
-        statement = _ACCESS_CONTEXT_WITH_SERVICE
-        params: dict[str, object] = {
-            "log_id": stafettlogg_id,
-            "person": principal.person,
-            "service": principal.service,
-        }
-    else:
-        statement = _ACCESS_CONTEXT
-        params = {"log_id": stafettlogg_id, "person": principal.person}
+        params["service"] = principal.service
     params["now"] = now
     if attached:
         rows = (await session.execute(statement, params)).all()
-        base = 1  # the entity, then the other columns
     else:
         rows = (await (await session.connection()).execute(statement, params)).all()
-        base = len(_LOG_KEYS)  # the log's columns, then the others
     if not rows:
         return None
     first = rows[0]
-    log = first[0] if attached else StafettloggRow(**dict(zip(_LOG_KEYS, first, strict=False)))
+    base = 1 if attached else _LOG_FACTS  # the log's entity or columns, then the others
     head_seq, head_hash = first[base + 2], first[base + 3]
+    log = first[0] if attached else LogFacts(*first[:_LOG_FACTS])
     return AccessContext(
         log=log,
         pairs=frozenset((row[base], row[base + 1]) for row in rows if row[base + 1] is not None),

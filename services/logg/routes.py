@@ -1,6 +1,8 @@
 """The logg HTTP API: thin handlers that decode, call the service layer, and encode.
 
 Every route but /healthz and /schema requires a bearer token (services.logg.authentication).
+Every JSON body is checked before it is read (`shared.json_bodies.check_json_body`, as a
+`before_request` hook: a guard would cost a copy of the route handler on each call).
 """
 
 from __future__ import annotations
@@ -9,12 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Response, delete, get, post
-from litestar.connection import ASGIConnection
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ClientException
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import JSONBody, Parameter
@@ -35,15 +34,16 @@ from services.logg import (
 )
 from services.logg.access import Policy
 from services.logg.audit import AccessHeadSigner
-from services.logg.authentication import Caller
+from services.logg.authentication import Caller, provide_caller
 from services.logg.database import Database
 from services.logg.due_measures import DEFAULT_DAYS, DueCursor, DueDays
 from services.logg.entries import IdFilter, ReferringFilter, TypeFilter
 from services.logg.paging import DEFAULT_PAGE, Cursor, Limit
 from services.logg.settings import Settings
-from services.logg.streams import Live
+from services.logg.streams import Live, LiveStreams
 from shared.crypto.envelope import SealedEnvelope
 from shared.db import database_is_ready
+from shared.json_bodies import check_json_body
 from shared.keyfiles import load_or_create_signing_jwk
 from shared.problems import PROBLEM_MEDIA_TYPE, Problem
 from shared.wire import (
@@ -89,6 +89,7 @@ __all__ = [
     "DueMeasuresController",
     "HealthStatus",
     "StafettloggController",
+    "app_state",
     "audit_signer",
     "domain_dependencies",
     "healthz",
@@ -121,13 +122,8 @@ def audit_signer(settings: Settings) -> AccessHeadSigner:
     )
 
 
-def domain_dependencies(
-    settings: Settings, signer: AccessHeadSigner | None = None
-) -> dict[str, Provide]:
-    """The `policy` (consent rule) and `signer` (audit key; `audit_signer` if not given)
-    dependencies."""
-    policy = Policy(consent_required=settings.require_consent)
-    signer = signer or audit_signer(settings)
+def domain_dependencies(policy: Policy, signer: AccessHeadSigner) -> dict[str, Provide]:
+    """The `policy` (consent rule) and `signer` (audit key) dependencies."""
 
     def provide_policy() -> Policy:
         return policy
@@ -139,6 +135,30 @@ def domain_dependencies(
         "policy": Provide(provide_policy, sync_to_thread=False),
         "signer": Provide(provide_signer, sync_to_thread=False),
     }
+
+
+# The two hottest routes (write an entry, read a page of entries) take the request and one
+# dependency, the session, and read the caller, the consent rule and the live streams from the
+# request: Litestar resolves several dependencies of one handler in an anyio task group, which
+# cost ~5 % of a write's CPU (docs/performance.md). The other routes use the dependencies.
+LoggRequest = Request[Any, Any, State]
+
+
+def policy_of(request: LoggRequest) -> Policy:
+    """The consent rule (`app_state`'s `policy`, the same object as the `policy` dependency)."""
+    policy: Policy = request.app.state.policy
+    return policy
+
+
+def live_of(request: LoggRequest) -> LiveStreams:
+    """The live streams (`app_state`'s `live`, the same object as the `live` dependency)."""
+    live: LiveStreams = request.app.state.live
+    return live
+
+
+def app_state(policy: Policy, live: LiveStreams) -> State:
+    """What `policy_of` and `live_of` read, set when the app is made."""
+    return State({"policy": policy, "live": live})
 
 
 StafettloggId = Annotated[
@@ -159,6 +179,7 @@ _PROBLEM_DESCRIPTIONS = {
     409: "Conflicts with what is stored (an id used for another request)",
     413: "The request body or ciphertext is too large",
     415: "The body must be application/json",
+    503: "Not done yet, or not completely: send the same request again in a moment",
 }
 
 
@@ -182,14 +203,6 @@ def _replayed(data: type[Any], what: str) -> ResponseSpec:
     )
 
 
-async def _require_json(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """Guard: a body must be declared as JSON (checked before the body is read). Async, so
-    that Litestar does not run it in a worker thread (a thread hop on every write)."""
-    media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise ClientException("Send the body as application/json", status_code=415)
 
 
 def _status(created: bool) -> int:
@@ -204,7 +217,7 @@ class StafettloggController(Controller):
     @post(
         "/",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Create a stafettlogg; the caller becomes its coordinator",
         responses={
             200: _replayed(StafettloggView, "stafettlogg"),
@@ -247,7 +260,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/participants",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Add a participant with key grants for them (coordinator only)",
         responses={
             200: _replayed(ParticipantView, "participant"),
@@ -270,7 +283,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/entries",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Add a sealed entry, signed by the caller (coordinator or writer)",
         responses={
             200: _replayed(EntryView, "entry"),
@@ -279,18 +292,16 @@ class StafettloggController(Controller):
     )
     async def write_entry(
         self,
-        caller: Caller,
+        request: LoggRequest,
         session: Session,
-        policy: Rules,
         stafettlogg_id: StafettloggId,
         data: JSONBody[NewEntry],
-        live: Live,
     ) -> Response[EntryView]:
         view, created = await entries.write_entry(
-            session, caller, stafettlogg_id, data, policy=policy
+            session, provide_caller(request), stafettlogg_id, data, policy=policy_of(request)
         )
         if created:  # committed: tell the open streams (fire and forget)
-            live.bus.publish_entry(stafettlogg_id, view.id)
+            live_of(request).bus.publish_entry(stafettlogg_id, view.id)
         return Response(view, status_code=_status(created))
 
     @get(
@@ -301,9 +312,8 @@ class StafettloggController(Controller):
     )
     async def page_entries(
         self,
-        caller: Caller,
+        request: LoggRequest,
         session: Session,
-        policy: Rules,
         stafettlogg_id: StafettloggId,
         limit: Limit = DEFAULT_PAGE,
         cursor: Cursor = None,
@@ -313,14 +323,14 @@ class StafettloggController(Controller):
     ) -> EntryPage:
         return await entries.page_entries(
             session,
-            caller,
+            provide_caller(request),
             stafettlogg_id,
             cursor=cursor,
             limit=limit,
             types=entry_types or (),
             refers_to=refers_to or (),
             ids=entry_ids or (),
-            policy=policy,
+            policy=policy_of(request),
         )
 
     @get(
@@ -376,7 +386,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/epochs",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Start the next key epoch, wrapped for exactly the participants who remain "
         "(coordinator, writers, guardians); nothing written before is re-encrypted",
         responses={
@@ -400,7 +410,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/key-grants",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Wrap the log's keys for a participant who holds none (a service whose consent "
         "was given again): the current epoch, earlier ones only if consent allows history",
         responses={
@@ -424,12 +434,12 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/erasure",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Erase a closed log by crypto-shredding: key grants first, then rows "
         "(a municipal administrator, with a reason); returns what was kept and why",
         responses={
             200: _replayed(ErasureReport, "erasure"),
-            **_problems(400, 401, 403, 404, 409, 413, 415),
+            **_problems(400, 401, 403, 404, 409, 413, 415, 503),
         },
     )
     async def erase_stafettlogg(
@@ -448,12 +458,12 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/entries/{entry_id:str}/erasure",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Erase one entry by crypto-shredding its sealed envelope (a municipal "
         "administrator, with a reason); returns what was kept and why",
         responses={
             200: _replayed(ErasureReport, "erasure"),
-            **_problems(400, 401, 403, 404, 409, 413, 415),
+            **_problems(400, 401, 403, 404, 409, 413, 415, 503),
         },
     )
     async def erase_entry(
@@ -473,7 +483,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/consents",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         request_max_body_size=MAX_SCAN_BODY,
         summary="Record a consent or refusal for a service unit (portal: guardian or youth; "
         "paper: the coordinator, with the sealed scan)",
@@ -516,7 +526,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/consents/{consent_id:str}/withdraw",
         status_code=200,
-        guards=[_require_json],
+        before_request=check_json_body,
         request_max_body_size=MAX_SCAN_BODY,
         summary="Withdraw a consent (portal: guardian or youth; paper: the coordinator)",
         responses=_problems(400, 401, 403, 404, 409, 413, 415),
@@ -558,7 +568,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/level",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Change the BTI level, with a sealed reason (coordinator only)",
         responses={
             200: _replayed(LevelChangeView, "level change"),
@@ -602,7 +612,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/handover",
         status_code=201,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Propose a new coordinator (coordinator only)",
         responses={
             200: _replayed(HandoverView, "handover"),
@@ -625,7 +635,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/handover/accept",
         status_code=200,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Accept the baton (the staff person it is proposed to)",
         responses=_problems(400, 401, 403, 404, 409, 413, 415),
     )
@@ -642,7 +652,7 @@ class StafettloggController(Controller):
     @post(
         "/{stafettlogg_id:str}/close",
         status_code=200,
-        guards=[_require_json],
+        before_request=check_json_body,
         summary="Close the log with a closing note (coordinator or guardian); it becomes read-only",
         responses=_problems(400, 401, 403, 404, 409, 413, 415),
     )

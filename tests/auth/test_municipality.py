@@ -67,6 +67,8 @@ def test_reading_needs_a_token(client: TestClient[Litestar]) -> None:
         {"youth_consent_age": 16, "retention_years": 101},
         {"youth_consent_age": 16},
         {"youth_consent_age": 16, "retention_years": 10, "extra": 1},
+        {"youth_consent_age": "15", "retention_years": 10},  # a string, not a number
+        {"youth_consent_age": 15.0, "retention_years": 10},  # a float, not an integer
     ],
 )
 def test_values_outside_the_law_or_malformed_are_refused_with_400(
@@ -74,4 +76,11 @@ def test_values_outside_the_law_or_malformed_are_refused_with_400(
 ) -> None:
     response = admin("PUT", PATH, json=body)
     assert response.status_code == 400, response.text
+    assert admin("GET", PATH).json()["youth_consent_age"] == 16
+
+
+def test_a_body_not_declared_as_json_is_refused_with_415(admin: Admin) -> None:
+    body = b'{"youth_consent_age": 15, "retention_years": 10}'
+    response = admin("PUT", PATH, content=body, headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415, response.text
     assert admin("GET", PATH).json()["youth_consent_age"] == 16

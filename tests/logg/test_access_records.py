@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.logg import audit
 from services.logg.audit import head_signing_input
 from services.logg.models import AccessRecordRow
 from services.logg.settings import Settings
@@ -221,3 +223,18 @@ async def test_concurrent_requests_extend_one_unbroken_chain(
     )
     assert [item["seq"] for item in page.json()["items"]] == list(range(14, 0, -1))
     assert await asyncio.to_thread(_verify, logg_settings, monkeypatch) == 0
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 23, 3, 41, 0, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
+        datetime(2025, 6, 1, 2, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_the_hashed_time_is_written_as_the_chains_already_stored_were(moment: datetime) -> None:
+    """Records already in the chains were hashed with strftime's text; the cheaper isoformat
+    must give the same bytes, or `stafett audit verify` would report every old record broken."""
+    expected = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert audit._rfc3339(moment) == expected

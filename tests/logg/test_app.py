@@ -152,3 +152,31 @@ def test_json_responses_declare_their_type(api: LoggApi) -> None:
 
     assert response.headers["content-type"].startswith("application/json")
     assert JSON["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("field", "loose"),
+    [
+        ("epoch", "1"),  # a string for a number
+        ("epoch", 1.0),  # a float for an integer
+        ("epoch", True),  # a boolean for a number
+    ],
+)
+def test_a_body_is_decoded_strictly_not_coerced(api: LoggApi, field: str, loose: object) -> None:
+    """Litestar would convert "1" to 1; logg refuses a value that does not have its documented
+    type, and says where (the API promises strict decoding)."""
+    coordinator = Actor.staff()
+    body, key = stafettlogg_body(coordinator)
+    assert api.post("/stafettlogger", body, coordinator).status_code == 201
+    entry = msgspec.json.decode(
+        msgspec.json.encode(entry_body(coordinator, body.id, key)), type=dict[str, Any]
+    )
+    entry["sealed"]["header"][field] = loose
+
+    problem = _assert_problem(
+        api.post(f"/stafettlogger/{body.id}/entries", msgspec.json.encode(entry), coordinator),
+        400,
+    )
+
+    assert "header.epoch" in str(problem)
+    assert api.get(f"/stafettlogger/{body.id}/entries", coordinator).json()["items"] == []

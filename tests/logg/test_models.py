@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Column, DateTime, MetaData, Table, event, inspect, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -148,3 +149,45 @@ async def _entries_page_plan(filters: dict[str, Any], *, before_seq: int) -> lis
             return await connection.run_sync(explain)
     finally:
         await engine.dispose()
+
+
+_MOMENTS = [
+    datetime(2026, 11, 23, 3, 41, 0, tzinfo=UTC),  # no microseconds: still six digits
+    datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    datetime(2026, 6, 1, 2, 0, 0, 1, tzinfo=timezone(timedelta(hours=2))),  # stored as 00:00 UTC
+]
+
+
+@pytest.mark.parametrize("moment", _MOMENTS)
+def test_utc_timestamps_are_stored_as_sqlalchemy_writes_them_on_sqlite(moment: datetime) -> None:
+    """UTCDateTime's one-step SQLite bind (models.UTCDateTime.bind_processor) writes the very
+    text that SQLAlchemy's own SQLite DATETIME writes: old rows and new compare and sort alike."""
+    dialect = sqlite.dialect()
+    column_type = models.UTCDateTime()
+    stock = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    assert stock is not None
+    ours = column_type.dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None
+    expected = stock(column_type.process_bind_param(moment, dialect))
+    assert ours(moment) == expected
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ours(moment.replace(tzinfo=None))
+
+
+def test_utc_timestamps_round_trip_through_sqlite(logg_settings: Settings) -> None:
+    if not logg_settings.database_url.startswith("sqlite"):
+        pytest.skip("the one-step bind is SQLite's")
+    table = Table("moments", MetaData(), Column("at", models.UTCDateTime()))
+
+    def round_trip(connection: Connection) -> list[datetime]:
+        table.create(connection)
+        connection.execute(table.insert(), [{"at": moment} for moment in _MOMENTS])
+        found = connection.execute(
+            select(table.c.at).where(table.c.at >= _MOMENTS[2]).order_by(table.c.at)
+        )
+        return list(found.scalars())
+
+    expected = sorted(moment.astimezone(UTC) for moment in _MOMENTS if moment >= _MOMENTS[2])
+    assert _run(logg_settings.database_url, round_trip) == expected

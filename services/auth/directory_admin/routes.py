@@ -31,6 +31,7 @@ from services.auth.directory_admin.schemas import (
 )
 from services.auth.directory_admin.service import Administrator, DirectoryAdmin
 from services.auth.tokens import Caller
+from shared.json_bodies import json_body_guard
 from shared.problems import Problem, ProblemError, problem_type
 
 __all__ = ["DirectoryAdminController", "require_administrator"]
@@ -74,7 +75,7 @@ class DirectoryAdminController(Controller):
     ) -> list[AdminServiceUnit]:
         return await directory_admin.service_units()
 
-    @post("/services", status_code=201)
+    @post("/services", status_code=201, guards=[json_body_guard])
     async def add_service(
         self,
         data: JSONBody[NewServiceUnit],
@@ -83,7 +84,7 @@ class DirectoryAdminController(Controller):
     ) -> AdminServiceUnit:
         return await directory_admin.add_service_unit(administrator, data)
 
-    @patch("/services/{service_id:str}")
+    @patch("/services/{service_id:str}", guards=[json_body_guard])
     async def rename_service(
         self,
         service_id: ServiceIdPath,
@@ -105,7 +106,7 @@ class DirectoryAdminController(Controller):
     ) -> list[StaffMember]:
         return await directory_admin.staff()
 
-    @post("/staff", status_code=201)
+    @post("/staff", status_code=201, guards=[json_body_guard])
     async def add_staff(
         self,
         data: JSONBody[NewStaffMember],
@@ -114,7 +115,7 @@ class DirectoryAdminController(Controller):
     ) -> StaffMember:
         return await directory_admin.add_staff_member(administrator, data)
 
-    @patch("/staff/{subject:str}")
+    @patch("/staff/{subject:str}", guards=[json_body_guard])
     async def update_staff(
         self,
         subject: SubjectPath,

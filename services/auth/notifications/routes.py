@@ -16,6 +16,7 @@ from services.auth.directory import Directory
 from services.auth.notifications.addresses import MAX_ADDRESS_LENGTH, normalize_address
 from services.auth.notifications.store import NotificationStore, Preferences
 from services.auth.tokens import Caller
+from shared.json_bodies import json_body_guard
 from shared.problems import ProblemError
 
 __all__ = ["NotificationPreferencesController", "PreferencesUpdate", "PreferencesView"]
@@ -49,7 +50,7 @@ class NotificationPreferencesController(Controller):
         found = await notifications.preferences(caller.sub)
         return PreferencesView(found.email, found.enabled, found.language)
 
-    @put("/")
+    @put("/", guards=[json_body_guard])
     async def update(
         self,
         caller: Caller,

@@ -1,5 +1,6 @@
-"""logg's SQLite engine runs each statement in one trip to aiosqlite's thread (shared.db,
-`one_hop`), with the same results and errors as SQLAlchemy's stock adapter."""
+"""logg's SQLite engine runs statements in the event loop's thread and only commits and
+rollbacks in aiosqlite's (shared.db, `inline`), with the same results and errors as SQLAlchemy's
+stock adapter."""
 
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ _ITEMS = Table(
 
 @pytest.fixture
 async def engines(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
-    one_hop = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", one_hop=True)
+    inline = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", inline=True)
     stock = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
-    for engine in (one_hop, stock):
+    for engine in (inline, stock):
         async with engine.begin() as connection:
             await connection.run_sync(_METADATA.create_all)
-    yield one_hop, stock
-    await one_hop.dispose()
+    yield inline, stock
+    await inline.dispose()
     await stock.dispose()
 
 
@@ -61,42 +62,67 @@ async def _work(engine: AsyncEngine) -> tuple[Any, ...]:
 
 
 @pytest.mark.anyio
-async def test_one_hop_gives_what_the_stock_adapter_gives(
+async def test_inline_gives_what_the_stock_adapter_gives(
     engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
-    one_hop, stock = engines
-    assert await _work(one_hop) == await _work(stock)
-    assert (await _work(one_hop))[3][0] == (1, "a!!")
+    inline, stock = engines
+    assert await _work(inline) == await _work(stock)
+    assert (await _work(inline))[3][0] == (1, "a!!")
 
 
 @pytest.mark.anyio
-async def test_each_statement_is_one_trip_to_the_thread(
+async def test_statements_make_no_trip_to_the_thread_and_a_commit_makes_one(
     engines: tuple[AsyncEngine, AsyncEngine], trips: list[str]
 ) -> None:
-    one_hop, stock = engines
-    async with one_hop.connect() as connection:
+    inline, stock = engines
+    async with inline.connect() as connection:
         await connection.execute(select(_ITEMS))  # the connection is open and warm
         trips.clear()
         await connection.execute(insert(_ITEMS).values(name="x"))
         await connection.execute(select(_ITEMS))
-        assert trips == ["_run_statement", "_run_statement"]
-        await connection.rollback()
+        assert trips == []
+        await connection.commit()
+        assert trips == ["commit"]
     async with stock.connect() as connection:
         await connection.execute(select(_ITEMS))
         trips.clear()
         await connection.execute(select(_ITEMS))
-        assert len(trips) >= 3  # cursor, execute, fetch (and close): what one_hop saves
+        assert len(trips) >= 3  # cursor, execute, fetch (and close): what inline saves
 
 
 @pytest.mark.anyio
 async def test_errors_surface_as_sqlalchemy_errors_and_roll_back(
     engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
-    one_hop, _ = engines
-    async with one_hop.connect() as connection:
+    inline, _ = engines
+    async with inline.connect() as connection:
         await connection.execute(insert(_ITEMS).values(name="same"))
         with pytest.raises(IntegrityError):
             await connection.execute(insert(_ITEMS).values(name="same"))
         await connection.rollback()
-    async with one_hop.connect() as connection:
+    async with inline.connect() as connection:
         assert (await connection.execute(select(_ITEMS))).all() == []
+
+
+@pytest.mark.anyio
+async def test_returning_a_committed_connection_makes_no_trip_and_a_rollback_still_rolls_back(
+    engines: tuple[AsyncEngine, AsyncEngine], trips: list[str]
+) -> None:
+    inline, _ = engines
+    async with inline.connect() as connection:
+        await connection.execute(insert(_ITEMS).values(name="kept"))
+        await connection.commit()
+        trips.clear()
+    assert trips == []  # the pool's reset found no transaction: no ROLLBACK sent
+    async with inline.connect() as connection:
+        await connection.execute(insert(_ITEMS).values(name="undone"))
+        trips.clear()
+        await connection.rollback()
+        assert trips == ["rollback"]
+    async with inline.connect() as connection:
+        await connection.execute(insert(_ITEMS).values(name="left open"))
+        trips.clear()
+    assert trips == ["rollback"]  # returned mid-transaction: the pool's reset rolls it back
+    async with inline.connect() as connection:
+        names = (await connection.execute(select(_ITEMS.c.name))).scalars().all()
+    assert names == ["kept"]
