@@ -203,8 +203,6 @@ def _replayed(data: type[Any], what: str) -> ResponseSpec:
     )
 
 
-
-
 def _status(created: bool) -> int:
     return 201 if created else 200
 
