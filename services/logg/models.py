@@ -31,6 +31,7 @@ from sqlalchemy import (
     false,
     or_,
     select,
+    text,
     tuple_,
     union_all,
     update,
@@ -161,6 +162,14 @@ class ParticipantRow(Base):
     __table_args__ = (
         UniqueConstraint("stafettlogg_id", "kind", "principal_id", name="uq_participant"),
         Index("ix_participant_principal", "kind", "principal_id", "stafettlogg_id"),
+        # A log is about one child: at most one young person takes part in it.
+        Index(
+            "uq_participant_youth",
+            "stafettlogg_id",
+            unique=True,
+            sqlite_where=text("youth"),
+            postgresql_where=text("youth"),
+        ),
         CheckConstraint("kind IN ('person', 'service')", name="ck_participant_kind"),
         CheckConstraint("role IN ('coordinator', 'writer', 'reader')", name="ck_participant_role"),
     )
@@ -883,6 +892,16 @@ async def grants_of_recipient(
         )
     )
     return result.scalars().all()
+
+
+async def youth_of(session: AsyncSession, stafettlogg_id: str) -> ParticipantRow | None:
+    """The young person taking part in the log, if one does (at most one: uq_participant_youth)."""
+    result = await session.execute(
+        select(ParticipantRow).where(
+            ParticipantRow.stafettlogg_id == stafettlogg_id, ParticipantRow.youth.is_(True)
+        )
+    )
+    return result.scalar_one_or_none()
 
 
 async def participant(

@@ -98,6 +98,13 @@ async def create_stafettlogg(
     )
     for new in request.participants:
         _check_youth(new.kind, new.role, youth=new.youth)
+    if sum(new.youth for new in request.participants) > 1:
+        raise ProblemError(
+            400,
+            "invalid-youth",
+            "A stafettlogg has one young person",
+            "Mark only the child the log is about as youth",
+        )
     participants = _initial_participants(claims, request)
     _check_initial_grants(claims, request.key_grants, set(participants))
     digest = hashlib.sha256(_request_encoder.encode(request)).digest()
@@ -258,8 +265,9 @@ async def add_participant(
 
     Guarantees: only a coordinator of an open log adds; every grant is for the new participant
     and for an epoch that exists; a youth is a person with the writer role, declared by the
-    caller. Repeating an identical request returns the stored participant; adding one who is
-    already there with another role or other grants is a 409."""
+    caller, and the log's only one (409 youth-exists otherwise). Repeating an identical request
+    returns the stored participant; adding one who is already there with another role or other
+    grants is a 409."""
     new = request.participant
     _check_youth(new.kind, new.role, youth=new.youth)
     log = (
@@ -274,6 +282,15 @@ async def add_participant(
         if grant.epoch in epochs:
             raise _invalid_grant("Give one key grant per epoch")
         epochs.add(grant.epoch)
+    if new.youth:
+        youth = await models.youth_of(session, stafettlogg_id)
+        if youth is not None and (youth.kind, youth.principal_id) != (new.kind, new.principal_id):
+            raise ProblemError(
+                409,
+                "youth-exists",
+                "This stafettlogg already has its young person",
+                "A log is about one child; start a log of their own for a sibling",
+            )
     now = datetime.now(UTC)
     await check_history_grants(session, log, new.kind, new.principal_id, request.key_grants, now)
     row = ParticipantRow(

@@ -108,6 +108,8 @@ def _logg_refusal(error: LoggError) -> Refusal:
         return Refusal(N_("Stafettloggen er avsluttet. Ingen kan legges til."), 409)
     if error.status == 403:
         return Refusal(NO_ACCESS, 403)
+    if error.status == 409 and error.type.endswith("youth-exists"):  # added meanwhile
+        return Refusal(N_("Ungdommen er allerede med i stafettloggen."), 409, "_form")
     if error.status == 409:
         return Refusal(N_("Denne personen er allerede med i stafettloggen."), 409, FIELD)
     if error.status == 404:

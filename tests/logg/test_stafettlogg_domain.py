@@ -18,7 +18,14 @@ from shared.wire import (
     ParticipantRole,
     StafettloggView,
 )
-from tests.logg.helpers import Actor, LoggApi, entry_body, participant_body, seal
+from tests.logg.helpers import (
+    Actor,
+    LoggApi,
+    entry_body,
+    participant_body,
+    seal,
+    stafettlogg_body,
+)
 
 
 def _view(api: LoggApi, log_id: str, actor: Actor) -> StafettloggView:
@@ -244,3 +251,49 @@ def test_participants_page_and_removal_is_coordinator_only_and_repeatable(api: L
     assert api.get(f"/stafettlogger/{log_id}", other).status_code == 403
     own = api.client.delete(f"{path}/person/{coordinator.subject}", headers=headers(coordinator))
     assert own.status_code == 409
+
+
+def _as_youth(request: NewParticipantRequest) -> NewParticipantRequest:
+    return msgspec.structs.replace(
+        request, participant=msgspec.structs.replace(request.participant, youth=True)
+    )
+
+
+def test_a_log_has_one_young_person(api: LoggApi) -> None:
+    """A log is about one child: a second young person (a twin born the same day would pass
+    the portal's birth-date check) is refused; the first can be added again (a retry), and once
+    removed, another can take their place."""
+    coordinator, youth, twin = Actor.staff(), Actor.guardian(), Actor.guardian()
+    log_id, key = api.create(coordinator)
+    path = f"/stafettlogger/{log_id}/participants"
+    first = _as_youth(participant_body(log_id, key, youth))
+    second = _as_youth(participant_body(log_id, key, twin))
+
+    assert api.post(path, first, coordinator).status_code == 201
+    refused = api.post(path, second, coordinator)
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("youth-exists")
+    assert api.post(path, first, coordinator).status_code == 200  # the same request again
+    records = api.get(f"/stafettlogger/{log_id}/access-records", coordinator).json()["items"]
+    assert any(r["reason"] == "refused:youth-exists" for r in records)
+
+    target = f"{path}/person/{youth.subject}"
+    assert api.client.delete(target, headers=api.minter.headers(coordinator)).status_code == 204
+    assert api.post(path, second, coordinator).status_code == 201
+
+
+def test_a_new_log_names_at_most_one_young_person(api: LoggApi) -> None:
+    coordinator, youth, twin = Actor.staff(), Actor.guardian(), Actor.guardian()
+    body, _ = stafettlogg_body(
+        coordinator, participants=[(youth, "person", "writer"), (twin, "person", "writer")]
+    )
+    both = msgspec.structs.replace(
+        body,
+        participants=[msgspec.structs.replace(p, youth=True) for p in body.participants],
+    )
+
+    refused = api.post("/stafettlogger", both, coordinator)
+
+    assert refused.status_code == 400
+    assert refused.json()["type"].endswith("invalid-youth")
+    assert api.post("/stafettlogger", body, coordinator).status_code == 201

@@ -8,7 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import msgspec
 import pytest
 
+from services.portal.form_actions import Refusal
+from services.portal.logg_client import LoggError
 from services.portal.norwegian import OSLO
+from services.portal.youth import _logg_refusal
 from services.portal.youth_panel import birth_date_in_pid, build_youth_panel, day_of_age
 from shared.wire import AccessRecordView, NewParticipantRequest, ParticipantView
 from tests.portal.conftest import Portal
@@ -374,3 +377,15 @@ def test_the_access_log_calls_the_young_person_ungdommen(portal: Portal) -> None
     assert any("Nora Nordmann" in row and "Ungdommen" in row for row in rows)
     assert any("Gro Foresatt" in row and "Foresatt<" in row for row in rows)
     assert not any("Gro Foresatt" in row and "Ungdommen" in row for row in rows)
+
+
+def test_logg_refusing_a_second_young_person_reads_as_the_log_already_having_one() -> None:
+    """The panel refuses when the youth is already there; should another add win the race,
+    logg's 409 youth-exists says the same, not that "this person" is already there."""
+    youth_exists = LoggError(409, "urn:stafettlogg:problem:youth-exists", "Taken", None)
+    same_person = LoggError(409, "urn:stafettlogg:problem:participant-exists", "Taken", None)
+
+    assert _logg_refusal(youth_exists) == Refusal(
+        "Ungdommen er allerede med i stafettloggen.", 409, "_form"
+    )
+    assert _logg_refusal(same_person).message == "Denne personen er allerede med i stafettloggen."
