@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -95,6 +96,11 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
             )
         if redis is not None:
             live.bus.attach_redis(redis)  # several instances: events go through Redis
+        # What exists now lives as long as the app: out of the garbage collector's sight
+        # (gc.freeze), a full collection walks only what requests made, not the ~150 000
+        # objects of the app, its libraries and modules, which took ~100 ms once every few
+        # thousand requests: a pause every request in flight waited out (docs/performance.md).
+        gc.freeze()
         try:
             if remote is None:
                 yield
@@ -106,6 +112,7 @@ def create_app(settings: Settings, *, key_source: KeySetSource | None = None) ->
                 finally:
                     remote.detach()
         finally:
+            gc.unfreeze()  # collectable again once the app is gone (tests start many apps)
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
